@@ -1,0 +1,12 @@
+//! kube-field-exporter: turns the fields of any Kubernetes object into Prometheus series.
+//!
+//! Pipeline (DESIGN.md §1): sources → [`flatten`] (pure) → collection
+//! ([`exposition`] offline) → [`encode`] (text format 0.0.4).
+
+#![forbid(unsafe_code)]
+
+pub mod encode;
+pub mod exposition;
+pub mod flatten;
+pub mod input;
+pub mod schema;

@@ -5,8 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod encode;
 pub mod exposition;
 pub mod flatten;
 pub mod input;
+pub mod offline;
+pub mod resource;
 pub mod schema;

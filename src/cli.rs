@@ -1,0 +1,262 @@
+//! Command-line flags: raw argh structs, converted to validated configs (errors at the
+//! edge, ripgrep style).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use argh::FromArgs;
+use regex::Regex;
+
+use crate::flatten::naming::is_valid_prefix;
+use crate::flatten::{Allowlist, FlattenOptions, NameStyle};
+use crate::resource::KindName;
+
+/// Turn the fields of any Kubernetes object into Prometheus metrics.
+#[derive(FromArgs, Debug)]
+pub struct Cli {
+    /// the command
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    /// Offline flattening of manifests.
+    Flatten(FlattenArgs),
+}
+
+/// Flatten manifests (files, directories, or - for stdin) into one Prometheus exposition
+/// on stdout.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "flatten")]
+pub struct FlattenArgs {
+    /// files, directories (walked recursively for *.yaml, *.yml, *.json) or - for stdin
+    #[argh(positional)]
+    pub paths: Vec<PathBuf>,
+    #[argh(option, default = "String::from(\"k8s\")")]
+    /// metric name prefix (default: k8s)
+    pub prefix: String,
+    #[argh(option, default = "String::from(\"as-written\")")]
+    /// key style in names: as-written (default) or snake
+    pub name_style: String,
+    #[argh(option)]
+    /// dotted path of a string field to treat as an enum (repeatable)
+    pub enum_path: Vec<String>,
+    #[argh(option, default = "true")]
+    /// treat CamelCase constants (Running, ClusterIP) as enums (default: true)
+    pub enum_heuristic: bool,
+    #[argh(option)]
+    /// regex on dotted paths: only matching fields (and their children) are emitted
+    /// (repeatable)
+    pub include: Vec<String>,
+    #[argh(option)]
+    /// regex on dotted paths: matching fields are not walked (repeatable; wins over
+    /// --include)
+    pub exclude: Vec<String>,
+    #[argh(option)]
+    /// label keys exported as a _labels info series, e.g. 'deployments=[app,team],pods=[*]'
+    pub labels_allowlist: Vec<String>,
+    #[argh(option)]
+    /// annotation keys exported as an _annotations info series (same syntax)
+    pub annotations_allowlist: Vec<String>,
+    #[argh(option, default = "64")]
+    /// arrays are cut to this many elements (default: 64)
+    pub array_cap: usize,
+    #[argh(option, default = "32")]
+    /// distinct values per enum family before new values are dropped (default: 32)
+    pub enum_cap: usize,
+    #[argh(option)]
+    /// metric kind name for a kind, KIND[.GROUP]=NAME, e.g.
+    /// Service.serving.knative.dev=knativeservice (repeatable)
+    pub kind_name: Vec<String>,
+}
+
+/// A flag value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Invalid `--prefix`.
+    #[error("invalid --prefix {0:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")]
+    Prefix(String),
+    /// Invalid `--name-style`.
+    #[error("invalid --name-style: {0}")]
+    NameStyle(String),
+    /// An invalid regex.
+    #[error("invalid --{flag} regex {pattern:?}: {source}")]
+    Regex {
+        /// The flag.
+        flag: &'static str,
+        /// The pattern.
+        pattern: String,
+        /// The regex error.
+        source: regex::Error,
+    },
+    /// An invalid allowlist.
+    #[error(transparent)]
+    Allowlist(#[from] crate::flatten::options::AllowlistError),
+    /// An invalid `--kind-name`.
+    #[error(transparent)]
+    KindName(#[from] crate::resource::KindNameError),
+    /// A cap of zero.
+    #[error("--{0} must be at least 1")]
+    ZeroCap(&'static str),
+    /// No input.
+    #[error("no input: give files, directories, or - for stdin")]
+    NoInput,
+}
+
+/// The validated flattening options shared by every command.
+#[allow(clippy::too_many_arguments)]
+pub fn flatten_options(
+    prefix: &str,
+    name_style: &str,
+    enum_path: &[String],
+    enum_heuristic: bool,
+    include: &[String],
+    exclude: &[String],
+    labels_allowlist: &[String],
+    annotations_allowlist: &[String],
+    array_cap: usize,
+    enum_cap: usize,
+) -> Result<FlattenOptions, ConfigError> {
+    if !is_valid_prefix(prefix) {
+        return Err(ConfigError::Prefix(prefix.to_string()));
+    }
+    let name_style: NameStyle = name_style.parse().map_err(ConfigError::NameStyle)?;
+    let regexes = |flag: &'static str, pats: &[String]| -> Result<Vec<Regex>, ConfigError> {
+        pats.iter()
+            .map(|p| {
+                Regex::new(p).map_err(|source| ConfigError::Regex {
+                    flag,
+                    pattern: p.clone(),
+                    source,
+                })
+            })
+            .collect()
+    };
+    let allow = |items: &[String]| -> Result<Allowlist, ConfigError> {
+        let mut a = Allowlist::default();
+        for i in items {
+            a.extend(Allowlist::parse(i)?);
+        }
+        Ok(a)
+    };
+    if array_cap == 0 {
+        return Err(ConfigError::ZeroCap("array-cap"));
+    }
+    if enum_cap == 0 {
+        return Err(ConfigError::ZeroCap("enum-cap"));
+    }
+    Ok(FlattenOptions {
+        prefix: prefix.to_string(),
+        name_style,
+        enum_paths: enum_path.iter().cloned().collect::<BTreeSet<_>>(),
+        enum_heuristic,
+        include: regexes("include", include)?,
+        exclude: regexes("exclude", exclude)?,
+        array_cap,
+        enum_cap,
+        labels_allowlist: allow(labels_allowlist)?,
+        annotations_allowlist: allow(annotations_allowlist)?,
+        ..FlattenOptions::default()
+    })
+}
+
+/// The validated `flatten` command.
+#[derive(Debug)]
+pub struct FlattenConfig {
+    /// Inputs.
+    pub paths: Vec<PathBuf>,
+    /// Flattening options.
+    pub options: FlattenOptions,
+    /// `--kind-name` overrides.
+    pub kind_names: Vec<KindName>,
+}
+
+impl TryFrom<FlattenArgs> for FlattenConfig {
+    type Error = ConfigError;
+    fn try_from(a: FlattenArgs) -> Result<Self, ConfigError> {
+        if a.paths.is_empty() {
+            return Err(ConfigError::NoInput);
+        }
+        let options = flatten_options(
+            &a.prefix,
+            &a.name_style,
+            &a.enum_path,
+            a.enum_heuristic,
+            &a.include,
+            &a.exclude,
+            &a.labels_allowlist,
+            &a.annotations_allowlist,
+            a.array_cap,
+            a.enum_cap,
+        )?;
+        let kind_names = a
+            .kind_name
+            .iter()
+            .map(|k| k.parse())
+            .collect::<Result<Vec<KindName>, _>>()?;
+        Ok(FlattenConfig {
+            paths: a.paths,
+            options,
+            kind_names,
+        })
+    }
+}
+
+/// Split `--flag=value` into `--flag value` (argh takes only the latter), up to a bare
+/// `--`.
+pub fn split_equals(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for a in args {
+        if rest || a == "--" {
+            rest = true;
+            out.push(a);
+        } else if let (true, Some((flag, value))) = (a.starts_with("--"), a.split_once('=')) {
+            out.push(flag.to_string());
+            out.push(value.to_string());
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equals_are_split_before_a_double_dash_only() {
+        let v = split_equals(
+            ["x", "--name-style=snake", "-", "--", "--a=b"]
+                .into_iter()
+                .map(String::from),
+        );
+        assert_eq!(v, ["x", "--name-style", "snake", "-", "--", "--a=b"]);
+    }
+
+    #[test]
+    fn flags_are_validated_at_the_edge() {
+        let ok = |p: &str, s: &str, inc: &[&str]| {
+            flatten_options(
+                p,
+                s,
+                &[],
+                true,
+                &inc.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                &[],
+                &[],
+                &[],
+                64,
+                32,
+            )
+        };
+        assert!(ok("k8s", "snake", &["^status"]).is_ok());
+        assert!(ok("8", "snake", &[]).unwrap_err().to_string().contains("--prefix"));
+        assert!(ok("k", "kebab", &[]).unwrap_err().to_string().contains("kebab"));
+        assert!(ok("k", "snake", &["("]).unwrap_err().to_string().contains("--include"));
+    }
+}

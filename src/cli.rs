@@ -197,23 +197,34 @@ impl TryFrom<FlattenArgs> for FlattenConfig {
             .iter()
             .map(|k| k.parse())
             .collect::<Result<Vec<KindName>, _>>()?;
+        let paths = a
+            .paths
+            .into_iter()
+            .map(|p| if p.as_os_str() == STDIN_ARG { PathBuf::from("-") } else { p })
+            .collect();
         Ok(FlattenConfig {
-            paths: a.paths,
+            paths,
             options,
             kind_names,
         })
     }
 }
 
-/// Split `--flag=value` into `--flag value` (argh takes only the latter), up to a bare
-/// `--`.
-pub fn split_equals(args: impl IntoIterator<Item = String>) -> Vec<String> {
+/// What a positional `-` (stdin) is passed to argh as: argh rejects arguments that
+/// start with `-`, so [`normalize_args`] swaps it for this and the config swaps it back.
+pub const STDIN_ARG: &str = "\u{0}stdin";
+
+/// Prepare argv for argh: split `--flag=value` into `--flag value` (argh takes only the
+/// latter) and pass a lone `-` as [`STDIN_ARG`], up to a bare `--`.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut rest = false;
     for a in args {
         if rest || a == "--" {
             rest = true;
             out.push(a);
+        } else if a == "-" {
+            out.push(STDIN_ARG.to_string());
         } else if let (true, Some((flag, value))) = (a.starts_with("--"), a.split_once('=')) {
             out.push(flag.to_string());
             out.push(value.to_string());
@@ -230,12 +241,12 @@ mod tests {
 
     #[test]
     fn equals_are_split_before_a_double_dash_only() {
-        let v = split_equals(
-            ["x", "--name-style=snake", "-", "--", "--a=b"]
+        let v = normalize_args(
+            ["x", "--name-style=snake", "-", "--", "--a=b", "-"]
                 .into_iter()
                 .map(String::from),
         );
-        assert_eq!(v, ["x", "--name-style", "snake", "-", "--", "--a=b"]);
+        assert_eq!(v, ["x", "--name-style", "snake", STDIN_ARG, "--", "--a=b", "-"]);
     }
 
     #[test]

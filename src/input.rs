@@ -57,13 +57,14 @@ pub enum InputError {
         offset: usize,
     },
     /// A document that is not valid YAML or JSON.
-    #[error("{path} (document {doc}, from line {line}): not valid {format}: {message}")]
+    #[error("{path} (document {doc}, line {line}): not valid {format}: {message}")]
     Parse {
         /// The path.
         path: String,
         /// 1-based document index.
         doc: usize,
-        /// The document's first line in the file.
+        /// The line of the error in the file (the document's first line when the
+        /// parser gives no location).
         line: usize,
         /// `YAML` or `JSON`.
         format: &'static str,
@@ -240,7 +241,11 @@ fn json_documents(name: &str, text: &str) -> Vec<Result<(usize, Value), InputErr
             }
             Some(Err(e)) => {
                 doc += 1;
-                let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+                let line = if e.line() > 0 {
+                    e.line()
+                } else {
+                    text[..offset.min(text.len())].matches('\n').count() + 1
+                };
                 out.push(Err(InputError::Parse {
                     path: name.to_string(),
                     doc,
@@ -299,13 +304,27 @@ fn yaml_documents(name: &str, text: &str) -> Vec<Result<(usize, Value), InputErr
         match serde_saphyr::from_str_with_options::<Value>(&chunk, yaml_options()) {
             Ok(Value::Null) => {}
             Ok(v) => out.push(Ok((doc, v))),
-            Err(e) => out.push(Err(InputError::Parse {
-                path: name.to_string(),
-                doc,
-                line,
-                format: "YAML",
-                message: e.to_string().lines().next().unwrap_or("").to_string(),
-            })),
+            Err(e) => {
+                let first = e.to_string().lines().next().unwrap_or("").to_string();
+                let (line, message) = match e.location() {
+                    Some(loc) if loc.line() > 0 => {
+                        let at = line + loc.line() as usize - 1;
+                        let message = first.replace(
+                            &format!("line {}, column", loc.line()),
+                            &format!("line {at}, column"),
+                        );
+                        (at, message)
+                    }
+                    _ => (line, first),
+                };
+                out.push(Err(InputError::Parse {
+                    path: name.to_string(),
+                    doc,
+                    line,
+                    format: "YAML",
+                    message,
+                }))
+            }
         }
     }
     out
@@ -406,7 +425,7 @@ mod tests {
         assert_eq!(o.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["A", "C"]);
         assert_eq!(o[1].origin.doc, 3);
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("f (document 2, from line 5): not valid YAML"), "{}", e[0]);
+        assert!(e[0].starts_with("f (document 2, line 7): not valid YAML"), "{}", e[0]);
     }
 
     #[test]
@@ -435,7 +454,7 @@ mod tests {
         let (_, e) = read("- 1\n- 2\n", "yaml");
         assert_eq!(e, ["f (document 1): skipped: not an object (found an array)"]);
         let (_, e) = read("{\"kind\": \"X\", ", "json");
-        assert!(e[0].starts_with("f (document 1, from line 1): not valid JSON"), "{e:?}");
+        assert!(e[0].starts_with("f (document 1, line 1): not valid JSON"), "{e:?}");
         let (_, e) = read_bytes("bin", b"kind: \xff\n", "yaml");
         assert_eq!(e[0].to_string(), "bin: not UTF-8 text (invalid byte at offset 6)");
         let (_, e) = read("metadata: {name: x}\n", "yaml");

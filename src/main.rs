@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use kube_field_exporter::cli::{Cli, Command, FlattenConfig, split_equals};
+use kube_field_exporter::cli::{Cli, Command, FlattenConfig, normalize_args};
 
 fn main() -> ExitCode {
-    let args = split_equals(std::env::args());
+    let args = normalize_args(std::env::args());
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     let cmd = strs.first().copied().unwrap_or("kube-field-exporter");
     let cli = match <Cli as argh::FromArgs>::from_args(&[cmd], strs.get(1..).unwrap_or(&[])) {

@@ -200,7 +200,13 @@ impl TryFrom<FlattenArgs> for FlattenConfig {
         let paths = a
             .paths
             .into_iter()
-            .map(|p| if p.as_os_str() == STDIN_ARG { PathBuf::from("-") } else { p })
+            .map(|p| {
+                if p.as_os_str() == STDIN_ARG {
+                    PathBuf::from("-")
+                } else {
+                    p
+                }
+            })
             .collect();
         Ok(FlattenConfig {
             paths,
@@ -246,7 +252,10 @@ mod tests {
                 .into_iter()
                 .map(String::from),
         );
-        assert_eq!(v, ["x", "--name-style", "snake", STDIN_ARG, "--", "--a=b", "-"]);
+        assert_eq!(
+            v,
+            ["x", "--name-style", "snake", STDIN_ARG, "--", "--a=b", "-"]
+        );
     }
 
     #[test]
@@ -266,8 +275,23 @@ mod tests {
             )
         };
         assert!(ok("k8s", "snake", &["^status"]).is_ok());
-        assert!(ok("8", "snake", &[]).unwrap_err().to_string().contains("--prefix"));
-        assert!(ok("k", "kebab", &[]).unwrap_err().to_string().contains("kebab"));
-        assert!(ok("k", "snake", &["("]).unwrap_err().to_string().contains("--include"));
+        assert!(
+            ok("8", "snake", &[])
+                .unwrap_err()
+                .to_string()
+                .contains("--prefix")
+        );
+        assert!(
+            ok("k", "kebab", &[])
+                .unwrap_err()
+                .to_string()
+                .contains("kebab")
+        );
+        assert!(
+            ok("k", "snake", &["("])
+                .unwrap_err()
+                .to_string()
+                .contains("--include")
+        );
     }
 }

@@ -155,10 +155,7 @@ mod tests {
     fn sample(name: &str, v: &str, capped: bool) -> Sample {
         Sample {
             name: name.into(),
-            labels: vec![
-                ("name".into(), "a".into()),
-                ("phase".into(), v.into()),
-            ],
+            labels: vec![("name".into(), "a".into()), ("phase".into(), v.into())],
             value: 1.0,
             help: format!("help of {name}"),
             capped,

@@ -125,7 +125,9 @@ fn walk_dir(dir: &Path, depth: usize, found: &mut Vec<PathBuf>, errors: &mut Vec
     if depth > 32 {
         errors.push(InputError::Io {
             path: dir.display().to_string(),
-            source: std::io::Error::other("directories nested deeper than 32 levels (a symlink loop?)"),
+            source: std::io::Error::other(
+                "directories nested deeper than 32 levels (a symlink loop?)",
+            ),
         });
         return;
     }
@@ -178,7 +180,13 @@ pub fn read_path(path: &Path) -> (Vec<InputObject>, Vec<InputError>) {
         match std::fs::read(path) {
             Ok(b) => (name, b),
             Err(e) => {
-                return (vec![], vec![InputError::Io { path: name, source: e }]);
+                return (
+                    vec![],
+                    vec![InputError::Io {
+                        path: name,
+                        source: e,
+                    }],
+                );
             }
         }
     };
@@ -207,7 +215,11 @@ pub fn read_bytes(name: &str, bytes: &[u8], ext: &str) -> (Vec<InputObject>, Vec
         "yaml" | "yml" => false,
         _ => text.trim_start().starts_with('{'),
     };
-    let docs = if json { json_documents(name, text) } else { yaml_documents(name, text) };
+    let docs = if json {
+        json_documents(name, text)
+    } else {
+        yaml_documents(name, text)
+    };
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     for d in docs {
@@ -331,32 +343,49 @@ fn yaml_documents(name: &str, text: &str) -> Vec<Result<(usize, Value), InputErr
 }
 
 /// Check one document and replace a `*List` by its items.
-fn expand(origin: Origin, value: Value, objects: &mut Vec<InputObject>, errors: &mut Vec<InputError>) {
+fn expand(
+    origin: Origin,
+    value: Value,
+    objects: &mut Vec<InputObject>,
+    errors: &mut Vec<InputError>,
+) {
     let skip = |origin: Origin, reason: String| InputError::Object { origin, reason };
     let Value::Object(map) = value else {
-        errors.push(skip(origin, format!("not an object (found {})", json_type(&value))));
+        errors.push(skip(
+            origin,
+            format!("not an object (found {})", json_type(&value)),
+        ));
         return;
     };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if kind.ends_with("List") && map.get("items").is_some_and(Value::is_array) {
         let api_version = map.get("apiVersion").cloned();
-        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_string);
-        let Some(Value::Array(items)) = map.get("items").cloned() else { return };
+        let item_kind = kind
+            .strip_suffix("List")
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        let Some(Value::Array(items)) = map.get("items").cloned() else {
+            return;
+        };
         for (i, mut item) in items.into_iter().enumerate() {
             let item_origin = Origin {
                 item: Some(i),
                 ..origin.clone()
             };
             if let Value::Object(m) = &mut item {
-                if !m.contains_key("kind") {
-                    if let Some(k) = &item_kind {
-                        m.insert("kind".into(), Value::String(k.clone()));
-                    }
+                if !m.contains_key("kind")
+                    && let Some(k) = &item_kind
+                {
+                    m.insert("kind".into(), Value::String(k.clone()));
                 }
-                if !m.contains_key("apiVersion") {
-                    if let Some(a) = &api_version {
-                        m.insert("apiVersion".into(), a.clone());
-                    }
+                if !m.contains_key("apiVersion")
+                    && let Some(a) = &api_version
+                {
+                    m.insert("apiVersion".into(), a.clone());
                 }
             }
             expand(item_origin, item, objects, errors);
@@ -422,10 +451,17 @@ mod tests {
     fn multi_document_yaml_isolates_a_broken_document() {
         let text = "# c\n---\nkind: A\nmetadata: {name: a}\n---\nkind: B\nmetadata: {name: [b\n---\n\n---\nkind: C\nmetadata: {name: c}\n...\n";
         let (o, e) = read(text, "yaml");
-        assert_eq!(o.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["A", "C"]);
+        assert_eq!(
+            o.iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(),
+            ["A", "C"]
+        );
         assert_eq!(o[1].origin.doc, 3);
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("f (document 2, line 7): not valid YAML"), "{}", e[0]);
+        assert!(
+            e[0].starts_with("f (document 2, line 7): not valid YAML"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]
@@ -437,9 +473,15 @@ mod tests {
         ]}"#;
         let (o, e) = read(text, "json");
         assert_eq!(o.len(), 2);
-        assert_eq!((o[0].kind.as_str(), o[0].group.as_str()), ("Deployment", "apps"));
+        assert_eq!(
+            (o[0].kind.as_str(), o[0].group.as_str()),
+            ("Deployment", "apps")
+        );
         assert_eq!((o[1].kind.as_str(), o[1].group.as_str()), ("Other", "x.io"));
-        assert_eq!(e, ["f (document 1, item 2): skipped: Deployment has no metadata.name"]);
+        assert_eq!(
+            e,
+            ["f (document 1, item 2): skipped: Deployment has no metadata.name"]
+        );
         let (o, e) = read(
             "apiVersion: v1\nkind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n- metadata: {name: q}\n",
             "yaml",
@@ -452,25 +494,45 @@ mod tests {
     #[test]
     fn bad_documents_are_named() {
         let (_, e) = read("- 1\n- 2\n", "yaml");
-        assert_eq!(e, ["f (document 1): skipped: not an object (found an array)"]);
+        assert_eq!(
+            e,
+            ["f (document 1): skipped: not an object (found an array)"]
+        );
         let (_, e) = read("{\"kind\": \"X\", ", "json");
-        assert!(e[0].starts_with("f (document 1, line 1): not valid JSON"), "{e:?}");
+        assert!(
+            e[0].starts_with("f (document 1, line 1): not valid JSON"),
+            "{e:?}"
+        );
         let (_, e) = read_bytes("bin", b"kind: \xff\n", "yaml");
-        assert_eq!(e[0].to_string(), "bin: not UTF-8 text (invalid byte at offset 6)");
+        assert_eq!(
+            e[0].to_string(),
+            "bin: not UTF-8 text (invalid byte at offset 6)"
+        );
         let (_, e) = read("metadata: {name: x}\n", "yaml");
         assert_eq!(e, ["f (document 1): skipped: no kind"]);
-        let (o, e) = read("{\"kind\":\"A\",\"metadata\":{\"name\":\"a\"}}\n{\"kind\":\"B\",\"metadata\":{\"name\":\"b\"}}", "");
+        let (o, e) = read(
+            "{\"kind\":\"A\",\"metadata\":{\"name\":\"a\"}}\n{\"kind\":\"B\",\"metadata\":{\"name\":\"b\"}}",
+            "",
+        );
         assert!(e.is_empty());
         assert_eq!(o.len(), 2);
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
-        let deep = format!("kind: X\nmetadata: {{name: a}}\nspec: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "kind: X\nmetadata: {{name: a}}\nspec: {}1{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let (o, e) = read(&deep, "yaml");
         assert!(o.is_empty());
         assert_eq!(e.len(), 1);
-        let deep = format!("{{\"kind\":\"X\",\"metadata\":{{\"name\":\"a\"}},\"spec\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(
+            "{{\"kind\":\"X\",\"metadata\":{{\"name\":\"a\"}},\"spec\":{}1{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
         let (o, e) = read(&deep, "json");
         assert!(o.is_empty());
         assert_eq!(e.len(), 1);

@@ -24,7 +24,11 @@ pub struct Summary {
 /// Run `flatten`: the exposition goes to `out`, one line per problem to `err`. Inputs are
 /// processed in order; a bad file, document or object is reported and skipped, the rest
 /// is still flattened. Returns an error only when writing fails.
-pub fn run(cfg: &FlattenConfig, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<Summary> {
+pub fn run(
+    cfg: &FlattenConfig,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<Summary> {
     let mut summary = Summary::default();
     let (files, errors) = expand_paths(&cfg.paths);
     for e in errors {

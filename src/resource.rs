@@ -21,7 +21,9 @@ pub struct KindName {
 
 /// A malformed `--kind-name`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid --kind-name {input:?}: {reason} (expected KIND[.GROUP]=NAME, e.g. Service.serving.knative.dev=knativeservice)")]
+#[error(
+    "invalid --kind-name {input:?}: {reason} (expected KIND[.GROUP]=NAME, e.g. Service.serving.knative.dev=knativeservice)"
+)]
 pub struct KindNameError {
     input: String,
     reason: &'static str,
@@ -56,7 +58,7 @@ impl std::str::FromStr for KindName {
 /// Two kinds that would share metric names.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "kind {kind} of group {group} would share the metric names {prefix}_{metric_kind}_* with kind {other_kind} of group {other_group} ({other_seen}); give one of them another metric kind name, e.g. --kind-name {kind}.{group_hint}={suggestion}"
+    "kind {kind} of group {group} would share the metric names {prefix}_{metric_kind}_* with kind {other_kind} of group {other_group} ({other_seen}); give one of them another metric kind name, e.g. --kind-name {hint}={suggestion}"
 )]
 pub struct KindConflict {
     kind: String,
@@ -66,7 +68,7 @@ pub struct KindConflict {
     other_kind: String,
     other_group: String,
     other_seen: String,
-    group_hint: String,
+    hint: String,
     suggestion: String,
 }
 
@@ -112,7 +114,7 @@ impl KindRegistry {
         group: &str,
         prefix: &str,
         seen: &str,
-    ) -> Result<ResourceInfo, KindConflict> {
+    ) -> Result<ResourceInfo, Box<KindConflict>> {
         let key = (kind.to_string(), group.to_string());
         if let Some(info) = self.by_kind_group.get(&key) {
             return Ok(info.clone());
@@ -122,33 +124,53 @@ impl KindRegistry {
             .overrides
             .iter()
             .find(|o| o.kind == lower && o.group.as_deref() == Some(group))
-            .or_else(|| self.overrides.iter().find(|o| o.kind == lower && o.group.is_none()));
+            .or_else(|| {
+                self.overrides
+                    .iter()
+                    .find(|o| o.kind == lower && o.group.is_none())
+            });
         let mut info = ResourceInfo::from_kind(kind, group);
         if let Some(o) = explicit {
             info.metric_kind = o.name.clone();
         } else {
             info.metric_kind = metric_kind(kind);
         }
-        let others = self.by_metric_kind.entry(info.metric_kind.clone()).or_default();
-        if explicit.is_none() {
-            if let Some(other) = others.iter().find(|a| !a.explicit && (a.kind != kind || a.group != group)) {
-                let suggestion = format!(
-                    "{}{}",
-                    group.split('.').next().unwrap_or("").replace(|c: char| !c.is_ascii_alphanumeric(), ""),
-                    lower
-                );
-                return Err(KindConflict {
-                    kind: kind.to_string(),
-                    group: show_group(group),
-                    prefix: prefix.to_string(),
-                    metric_kind: info.metric_kind,
-                    other_kind: other.kind.clone(),
-                    other_group: show_group(&other.group),
-                    other_seen: other.seen.clone(),
-                    group_hint: if group.is_empty() { String::new() } else { group.to_string() },
-                    suggestion,
-                });
-            }
+        let others = self
+            .by_metric_kind
+            .entry(info.metric_kind.clone())
+            .or_default();
+        if explicit.is_none()
+            && let Some(other) = others
+                .iter()
+                .find(|a| !a.explicit && (a.kind != kind || a.group != group))
+        {
+            // Suggest renaming whichever of the two has a group (the core kind keeps its
+            // plain name).
+            let (hint_kind, hint_group) = if group.is_empty() {
+                (other.kind.as_str(), other.group.as_str())
+            } else {
+                (kind, group)
+            };
+            let suggestion = format!(
+                "{}{}",
+                hint_group
+                    .split('.')
+                    .next()
+                    .unwrap_or("")
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+                hint_kind.to_lowercase()
+            );
+            return Err(Box::new(KindConflict {
+                kind: kind.to_string(),
+                group: show_group(group),
+                prefix: prefix.to_string(),
+                metric_kind: info.metric_kind,
+                other_kind: other.kind.clone(),
+                other_group: show_group(&other.group),
+                other_seen: other.seen.clone(),
+                hint: format!("{hint_kind}.{hint_group}"),
+                suggestion,
+            }));
         }
         others.push(Assigned {
             kind: kind.to_string(),
@@ -167,7 +189,9 @@ mod tests {
 
     #[test]
     fn kind_name_flag() {
-        let k: KindName = "Service.serving.knative.dev=knativeservice".parse().unwrap();
+        let k: KindName = "Service.serving.knative.dev=knativeservice"
+            .parse()
+            .unwrap();
         assert_eq!(k.kind, "service");
         assert_eq!(k.group.as_deref(), Some("serving.knative.dev"));
         assert_eq!(k.name, "knativeservice");
@@ -180,9 +204,31 @@ mod tests {
     #[test]
     fn same_kind_in_two_groups_is_refused_with_a_fix() {
         let mut r = KindRegistry::new(vec![]);
-        assert_eq!(r.resolve("Service", "", "k8s", "a.yaml").unwrap().metric_kind, "service");
-        assert_eq!(r.resolve("Service", "", "k8s", "b.yaml").unwrap().metric_kind, "service");
-        let e = r.resolve("Service", "serving.knative.dev", "k8s", "c.yaml").unwrap_err();
+        assert_eq!(
+            r.resolve("Service", "", "k8s", "a.yaml")
+                .unwrap()
+                .metric_kind,
+            "service"
+        );
+        assert_eq!(
+            r.resolve("Service", "", "k8s", "b.yaml")
+                .unwrap()
+                .metric_kind,
+            "service"
+        );
+        let mut core_second = KindRegistry::new(vec![]);
+        core_second
+            .resolve("Bucket", "s3.aws.crossplane.io", "k8s", "x")
+            .unwrap();
+        let e = core_second.resolve("Bucket", "", "k8s", "y").unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("--kind-name Bucket.s3.aws.crossplane.io=s3bucket"),
+            "{e}"
+        );
+        let e = r
+            .resolve("Service", "serving.knative.dev", "k8s", "c.yaml")
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "kind Service of group serving.knative.dev would share the metric names k8s_service_* \
@@ -193,10 +239,19 @@ mod tests {
 
     #[test]
     fn overrides_resolve_conflicts() {
-        let mut r = KindRegistry::new(vec!["Service.serving.knative.dev=knativeservice".parse().unwrap()]);
-        assert_eq!(r.resolve("Service", "", "k8s", "a").unwrap().metric_kind, "service");
+        let mut r = KindRegistry::new(vec![
+            "Service.serving.knative.dev=knativeservice"
+                .parse()
+                .unwrap(),
+        ]);
         assert_eq!(
-            r.resolve("Service", "serving.knative.dev", "k8s", "b").unwrap().metric_kind,
+            r.resolve("Service", "", "k8s", "a").unwrap().metric_kind,
+            "service"
+        );
+        assert_eq!(
+            r.resolve("Service", "serving.knative.dev", "k8s", "b")
+                .unwrap()
+                .metric_kind,
             "knativeservice"
         );
         // An explicit override may deliberately share a name.

@@ -55,9 +55,7 @@ impl SchemaNode {
         }
         let end = collapsed
             .char_indices()
-            .find(|&(i, c)| {
-                c == '.' && collapsed[i + 1..].chars().next().is_none_or(|n| n == ' ')
-            })
+            .find(|&(i, c)| c == '.' && collapsed[i + 1..].chars().next().is_none_or(|n| n == ' '))
             .map(|(i, _)| i + 1)
             .unwrap_or(collapsed.len());
         Some(collapsed[..end].to_string())

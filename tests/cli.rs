@@ -58,7 +58,11 @@ fn directories_are_walked_recursively_in_sorted_order_and_families_merge() {
     };
     std::fs::write(d.join("b/nested/z.yml"), obj("p3", 3)).unwrap();
     std::fs::write(d.join("a.yaml"), obj("p1", 1)).unwrap();
-    std::fs::write(d.join("b/c.json"), r#"{"kind":"Pod","metadata":{"name":"p2"},"status":{"v":2,"w":1}}"#).unwrap();
+    std::fs::write(
+        d.join("b/c.json"),
+        r#"{"kind":"Pod","metadata":{"name":"p2"},"status":{"v":2,"w":1}}"#,
+    )
+    .unwrap();
     std::fs::write(d.join("b/ignored.txt"), obj("nope", 9)).unwrap();
     let o = run(&["flatten", d.to_str().unwrap()], None);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -93,19 +97,30 @@ fn bad_documents_are_reported_by_file_and_index_and_the_rest_is_flattened() {
         format!("error: {m} (document 3): skipped: not an object (found an array)"),
         format!("error: {m} (document 4, line 11): not valid YAML"),
         format!("error: {m} (document 5): skipped: no kind"),
-        format!("error: {}/n.json (document 1, line 1): not valid JSON", d.display()),
+        format!(
+            "error: {}/n.json (document 1, line 1): not valid JSON",
+            d.display()
+        ),
         format!("error: {}/o.yaml: not UTF-8 text", d.display()),
     ] {
         assert!(err.contains(&want), "missing {want:?} in\n{err}");
     }
-    assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 6, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        6,
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_paths_and_bad_flags() {
     let o = run(&["flatten", "/nonexistent/x.yaml"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("error: /nonexistent/x.yaml: No such file"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("error: /nonexistent/x.yaml: No such file"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = run(&["flatten", "--name-style=kebab", "-"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("invalid --name-style"));
@@ -122,10 +137,19 @@ fn same_kind_from_two_groups_is_refused_unless_renamed() {
                  apiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: b}\nspec: {port: 2}\n";
     let o = run(&["flatten", "-"], Some(input));
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("--kind-name Service.serving.knative.dev="), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--kind-name Service.serving.knative.dev="),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!text(&o.stdout).contains("name=\"b\""));
     let o = run(
-        &["flatten", "--kind-name", "Service.serving.knative.dev=knativeservice", "-"],
+        &[
+            "flatten",
+            "--kind-name",
+            "Service.serving.knative.dev=knativeservice",
+            "-",
+        ],
         Some(input),
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -141,7 +165,11 @@ fn the_duplicate_guard_spans_the_run_in_input_order() {
     assert!(o.status.success());
     assert!(text(&o.stdout).contains("k8s_pod_status_v{name=\"a\"} 1\n"));
     assert!(!text(&o.stdout).contains("} 2\n"));
-    assert!(text(&o.stderr).contains("duplicate=1"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("duplicate=1"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -155,7 +183,12 @@ fn the_enum_cap_spans_objects_and_warns_once() {
     assert!(out.contains("phase=\"Phase2\""));
     assert!(!out.contains("phase=\"Phase3\""));
     let err = text(&o.stderr);
-    assert_eq!(err.matches("warning: k8s_pod_status_phase: more than 3").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("warning: k8s_pod_status_phase: more than 3")
+            .count(),
+        1,
+        "{err}"
+    );
     assert!(err.contains("enum_cap=2"), "{err}");
 }
 
@@ -164,10 +197,17 @@ fn yaml_1_2_scalars_from_files() {
     let input = "kind: Thing\nmetadata: {name: t}\nspec:\n  on: yes\n  flag: true\n  when: 2026-02-09T10:15:00Z\n  n: 1_000\n";
     let o = run(&["flatten", "-"], Some(input));
     assert!(o.status.success());
-    let samples: Vec<String> = text(&o.stdout).lines().filter(|l| !l.starts_with('#')).map(String::from).collect();
+    let samples: Vec<String> = text(&o.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(String::from)
+        .collect();
     assert_eq!(
         samples,
-        ["k8s_thing_spec_flag{name=\"t\"} 1", "k8s_thing_spec_when{name=\"t\"} 1770632100"]
+        [
+            "k8s_thing_spec_flag{name=\"t\"} 1",
+            "k8s_thing_spec_when{name=\"t\"} 1770632100"
+        ]
     );
 }
 
@@ -177,7 +217,11 @@ fn bundled_examples_flatten_cleanly() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     support::exposition::parse(&out).unwrap();
-    assert!(out.contains("k8s_deployment_status_availableReplicas{namespace=\"default\",name=\"helloworld\"} 1\n"));
+    assert!(out.contains(
+        "k8s_deployment_status_availableReplicas{namespace=\"default\",name=\"helloworld\"} 1\n"
+    ));
     assert!(out.contains("k8s_node_status_capacity_cpu{name=\"node-1\"} 4\n"));
-    assert!(out.contains("k8s_backup_status_phase{namespace=\"velero\",name=\"daily\",phase=\"Completed\"} 1\n"));
+    assert!(out.contains(
+        "k8s_backup_status_phase{namespace=\"velero\",name=\"daily\",phase=\"Completed\"} 1\n"
+    ));
 }

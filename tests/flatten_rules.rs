@@ -79,8 +79,10 @@ fn cluster_scoped_objects_have_no_namespace_label() {
 
 #[test]
 fn names_sanitize_keys_without_collapsing_and_snake_style_converts() {
-    let obj = thing(json!({"a-.b": 1, "targetCPUUtilizationPercentage": 2, "podIPs": 3,
-                           "9lives": 4}));
+    let obj = thing(
+        json!({"a-.b": 1, "targetCPUUtilizationPercentage": 2, "podIPs": 3,
+                           "9lives": 4}),
+    );
     assert_eq!(
         lines(obj.clone()),
         [
@@ -158,8 +160,10 @@ fn value_rules() {
 
 #[test]
 fn enum_like_strings_become_state_sets() {
-    let obj = thing(json!({"type": "ClusterIP", "phase": "Running", "host": "web-1",
-                           "nested": {"mode": "Fast"}}));
+    let obj = thing(
+        json!({"type": "ClusterIP", "phase": "Running", "host": "web-1",
+                           "nested": {"mode": "Fast"}}),
+    );
     assert_eq!(
         lines(obj.clone()),
         [
@@ -198,7 +202,12 @@ fn schema_with(path: &[&str], leaf: SchemaNode) -> SchemaNode {
 #[test]
 fn schema_enums_list_every_value_and_add_unlisted_current_values() {
     let phases = SchemaNode {
-        enum_values: vec!["New".into(), "InProgress".into(), "Completed".into(), "Failed".into()],
+        enum_values: vec![
+            "New".into(),
+            "InProgress".into(),
+            "Completed".into(),
+            "Failed".into(),
+        ],
         description: Some("Phase is the current state of the Backup.\nMore text.".into()),
         ..Default::default()
     };
@@ -219,7 +228,10 @@ fn schema_enums_list_every_value_and_add_unlisted_current_values() {
                      "status": {"phase": "weird value"}});
     let out = lines_with(obj, &FlattenOptions::default(), Some(&schema));
     assert_eq!(out.len(), 5);
-    assert_eq!(out[4], format!(r#"k8s_backup_status_phase{{{id},phase="weird value"}} 1"#));
+    assert_eq!(
+        out[4],
+        format!(r#"k8s_backup_status_phase{{{id},phase="weird value"}} 1"#)
+    );
     // HELP comes from the description's first sentence.
     let obj = json!({"kind": "Backup", "metadata": {"name": "b"}, "status": {"phase": "New"}});
     let flat = flatten(
@@ -229,7 +241,10 @@ fn schema_enums_list_every_value_and_add_unlisted_current_values() {
         &FlattenOptions::default(),
     )
     .unwrap();
-    assert_eq!(flat.samples[0].help, "Phase is the current state of the Backup.");
+    assert_eq!(
+        flat.samples[0].help,
+        "Phase is the current state of the Backup."
+    );
     assert!(!flat.samples[0].capped);
 }
 
@@ -323,8 +338,12 @@ fn nested_arrays_label_outermost_first_with_collision_prefixes() {
     assert_eq!(
         lines(obj),
         [
-            l(r#"k8s_thing_spec_containers_ports_containerPort{ID,containers_name="c",ports_name="http"} 80"#),
-            l(r#"k8s_thing_spec_containers_ports_protocol{ID,containers_name="c",ports_name="http",protocol="TCP"} 1"#),
+            l(
+                r#"k8s_thing_spec_containers_ports_containerPort{ID,containers_name="c",ports_name="http"} 80"#
+            ),
+            l(
+                r#"k8s_thing_spec_containers_ports_protocol{ID,containers_name="c",ports_name="http",protocol="TCP"} 1"#
+            ),
             l(r#"k8s_thing_spec_matrix{ID,matrix_index="0",matrix_matrix_index="0"} 1"#),
             l(r#"k8s_thing_spec_matrix{ID,matrix_index="0",matrix_matrix_index="1"} 2"#),
             l(r#"k8s_thing_spec_matrix{ID,matrix_index="1",matrix_matrix_index="0"} 3"#),
@@ -345,7 +364,8 @@ fn enum_label_collisions_use_the_enclosing_key_or_field_at_the_root() {
         ]
     );
     // Inside an array element the enclosing key is the array's key.
-    let obj = thing(json!({"items": [{"type": "A", "name": "Same"}, {"type": "B", "name": "Same"}]}));
+    let obj =
+        thing(json!({"items": [{"type": "A", "name": "Same"}, {"type": "B", "name": "Same"}]}));
     assert_eq!(
         lines(obj),
         [
@@ -381,7 +401,11 @@ fn arrays_of_strings_numbers_and_booleans() {
 #[test]
 fn string_array_with_schema_enum_lists_every_value() {
     let items = SchemaNode {
-        enum_values: vec!["ReadWriteOnce".into(), "ReadOnlyMany".into(), "ReadWriteMany".into()],
+        enum_values: vec![
+            "ReadWriteOnce".into(),
+            "ReadOnlyMany".into(),
+            "ReadWriteMany".into(),
+        ],
         ..Default::default()
     };
     let schema = schema_with(
@@ -405,7 +429,9 @@ fn string_array_with_schema_enum_lists_every_value() {
 
 #[test]
 fn arrays_are_cut_at_the_cap_and_the_cut_is_counted() {
-    let elems: Vec<Value> = (0..10).map(|i| json!({"name": format!("e{i}"), "v": i})).collect();
+    let elems: Vec<Value> = (0..10)
+        .map(|i| json!({"name": format!("e{i}"), "v": i}))
+        .collect();
     let obj = thing(json!({"list": elems}));
     let opts = FlattenOptions {
         array_cap: 3,
@@ -421,7 +447,9 @@ fn arrays_are_cut_at_the_cap_and_the_cut_is_counted() {
         array_cap: 2,
         ..Default::default()
     };
-    let obj2 = thing(json!({"list": [{"name": "a", "v": 1}, {"name": "b", "v": 2}, {"name": "a", "v": 3}]}));
+    let obj2 = thing(
+        json!({"list": [{"name": "a", "v": 1}, {"name": "b", "v": 2}, {"name": "a", "v": 3}]}),
+    );
     assert!(lines_with(obj, &opts, None).is_empty());
     assert_eq!(
         lines_with(obj2, &opts, None),
@@ -501,7 +529,8 @@ fn label_and_annotation_allowlists_give_info_series() {
         "labels": {"app": "web", "team": "core", "app.kubernetes.io/name": "w", "tier": "x"},
         "annotations": {"owner": "me"}}});
     let opts = FlattenOptions {
-        labels_allowlist: Allowlist::parse("deployments=[app,team,app.kubernetes.io/name]").unwrap(),
+        labels_allowlist: Allowlist::parse("deployments=[app,team,app.kubernetes.io/name]")
+            .unwrap(),
         annotations_allowlist: Allowlist::parse("deployment=[*]").unwrap(),
         ..Default::default()
     };
@@ -524,7 +553,11 @@ fn duplicate_series_keep_the_first_and_are_counted() {
     let obj = thing(json!({"a-b": 1, "a_b": 2, "x": "50%", "x_ratio": 0.7}));
     let res = ResourceInfo::from_kind("Thing", "");
     let flat = flatten(&obj, &res, None, &FlattenOptions::default()).unwrap();
-    let got: Vec<(String, f64)> = flat.samples.iter().map(|s| (s.name.clone(), s.value)).collect();
+    let got: Vec<(String, f64)> = flat
+        .samples
+        .iter()
+        .map(|s| (s.name.clone(), s.value))
+        .collect();
     assert_eq!(
         got,
         [
@@ -541,16 +574,28 @@ fn help_defaults_to_kind_and_dotted_path() {
     let res = ResourceInfo::from_kind("Thing", "");
     let flat = flatten(&obj, &res, None, &FlattenOptions::default()).unwrap();
     let helps: Vec<&str> = flat.samples.iter().map(|s| s.help.as_str()).collect();
-    assert_eq!(helps, ["Thing field spec.list[].v", "Thing field spec.modes[]"]);
-    assert!(flat.samples[1].capped, "heuristic enums count against the enum cap");
+    assert_eq!(
+        helps,
+        ["Thing field spec.list[].v", "Thing field spec.modes[]"]
+    );
+    assert!(
+        flat.samples[1].capped,
+        "heuristic enums count against the enum cap"
+    );
 }
 
 #[test]
 fn objects_without_a_name_are_errors_and_deep_nesting_is_cut() {
     let res = ResourceInfo::from_kind("Thing", "");
     let o = FlattenOptions::default();
-    assert_eq!(flatten(&json!([1]), &res, None, &o), Err(FlattenError::NotAnObject("an array")));
-    assert_eq!(flatten(&json!({"kind": "Thing"}), &res, None, &o), Err(FlattenError::MissingName));
+    assert_eq!(
+        flatten(&json!([1]), &res, None, &o),
+        Err(FlattenError::NotAnObject("an array"))
+    );
+    assert_eq!(
+        flatten(&json!({"kind": "Thing"}), &res, None, &o),
+        Err(FlattenError::MissingName)
+    );
     assert_eq!(
         flatten(&json!({"metadata": {"name": ""}}), &res, None, &o),
         Err(FlattenError::MissingName)
@@ -567,5 +612,8 @@ fn objects_without_a_name_are_errors_and_deep_nesting_is_cut() {
 #[test]
 fn label_values_are_escaped() {
     let obj = json!({"kind": "Thing", "metadata": {"name": "we\"ird\\na\nme"}, "spec": {"n": 1}});
-    assert_eq!(lines(obj), [r#"k8s_thing_spec_n{name="we\"ird\\na\nme"} 1"#]);
+    assert_eq!(
+        lines(obj),
+        [r#"k8s_thing_spec_n{name="we\"ird\\na\nme"} 1"#]
+    );
 }

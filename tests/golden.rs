@@ -49,10 +49,8 @@ fn check_folder(folder: &str) {
         support::exposition::parse(&out)
             .unwrap_or_else(|e| panic!("{}: invalid exposition: {e}", f.display()));
         let base = golden_dir.join(f.file_name().unwrap());
-        let prom = base.with_extension(format!(
-            "{}.prom",
-            f.extension().unwrap().to_str().unwrap()
-        ));
+        let prom =
+            base.with_extension(format!("{}.prom", f.extension().unwrap().to_str().unwrap()));
         let stderr = prom.with_extension("stderr");
         if update {
             std::fs::write(&prom, &out).unwrap();

@@ -217,7 +217,11 @@ impl<'a> Walker<'a> {
     /// default.
     fn default_excluded(&self, key: &str, v: &Value) -> bool {
         let at_root = self.path.is_empty();
-        (at_root && matches!(key, "apiVersion" | "kind" | "data" | "binaryData" | "stringData"))
+        (at_root
+            && matches!(
+                key,
+                "apiVersion" | "kind" | "data" | "binaryData" | "stringData"
+            ))
             || (self.path == "metadata" && METADATA_EXCLUDED.contains(&key))
             || (v.is_object() && LABEL_MAPS.contains(&key))
     }
@@ -281,10 +285,10 @@ impl<'a> Walker<'a> {
                 }
             }
             Value::Number(n) => {
-                if f.included {
-                    if let Some(x) = n.as_f64() {
-                        self.emit("", None, x, f.schema, false);
-                    }
+                if f.included
+                    && let Some(x) = n.as_f64()
+                {
+                    self.emit("", None, x, f.schema, false);
                 }
             }
             Value::String(s) => {
@@ -318,14 +322,20 @@ impl<'a> Walker<'a> {
             && f.key == "status"
             && matches!(s, "True" | "False" | "Unknown")
         {
-            let triple = ["True".to_string(), "False".to_string(), "Unknown".to_string()];
+            let triple = [
+                "True".to_string(),
+                "False".to_string(),
+                "Unknown".to_string(),
+            ];
             self.state_set(label(), enum_prefix, &triple, &[s], f.schema, false);
             return;
         }
         match classify_string(s, self.string_context(f)) {
             StringValue::Number(x) => self.emit("", None, x, f.schema, false),
             StringValue::Ratio(x) => self.emit("_ratio", None, x, f.schema, false),
-            StringValue::EnumLike => self.state_set(label(), enum_prefix, &[], &[s], f.schema, true),
+            StringValue::EnumLike => {
+                self.state_set(label(), enum_prefix, &[], &[s], f.schema, true)
+            }
             StringValue::Nothing => {}
         }
     }
@@ -369,9 +379,7 @@ impl<'a> Walker<'a> {
     fn object_array(&mut self, elems: &'a [Value], f: Field<'a>) {
         let style = self.opts.name_style;
         let array_key = style_key(f.key, style);
-        let id = ["name", "type"]
-            .into_iter()
-            .find(|k| identifies(elems, k));
+        let id = ["name", "type"].into_iter().find(|k| identifies(elems, k));
         let label = match id {
             Some(k) => unique_label(&self.labels, label_name(k, style), &array_key),
             None => unique_label(&self.labels, index_label(&array_key), &array_key),
@@ -448,9 +456,18 @@ impl<'a> Walker<'a> {
             let enum_prefix = f.enclosing.map(|k| style_key(k, style));
             let enum_prefix = enum_prefix.as_deref().unwrap_or("field");
             let label = label_name(f.key, style);
-            let listed: Vec<String> = schema_enum.map(|s| s.enum_values.clone()).unwrap_or_default();
+            let listed: Vec<String> = schema_enum
+                .map(|s| s.enum_values.clone())
+                .unwrap_or_default();
             if schema_enum.is_some() || !states.is_empty() {
-                self.state_set(label, enum_prefix, &listed, &states, f.schema, schema_enum.is_none());
+                self.state_set(
+                    label,
+                    enum_prefix,
+                    &listed,
+                    &states,
+                    f.schema,
+                    schema_enum.is_none(),
+                );
             }
         }
     }
@@ -483,13 +500,25 @@ impl<'a> Walker<'a> {
             let on = current.contains(&v.as_str());
             if !done.contains(&v.as_str()) {
                 done.push(v);
-                self.emit("", Some((label.clone(), v.clone())), if on { 1.0 } else { 0.0 }, schema, capped);
+                self.emit(
+                    "",
+                    Some((label.clone(), v.clone())),
+                    if on { 1.0 } else { 0.0 },
+                    schema,
+                    capped,
+                );
             }
         }
         for v in current {
             if !done.contains(v) {
                 done.push(v);
-                self.emit("", Some((label.clone(), v.to_string())), 1.0, schema, capped);
+                self.emit(
+                    "",
+                    Some((label.clone(), v.to_string())),
+                    1.0,
+                    schema,
+                    capped,
+                );
             }
         }
     }
@@ -544,7 +573,9 @@ impl<'a> Walker<'a> {
                 if !keys.allows(k) {
                     continue;
                 }
-                let Some(v) = scalar_string_opt(v) else { continue };
+                let Some(v) = scalar_string_opt(v) else {
+                    continue;
+                };
                 let mut name = label_prefix.to_string();
                 naming::push_key(&mut name, k, self.opts.name_style);
                 if !labels.iter().any(|(l, _)| *l == name) {

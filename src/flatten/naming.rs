@@ -140,7 +140,10 @@ mod tests {
 
     #[test]
     fn kinds_are_lower_cased_only() {
-        assert_eq!(metric_kind("HorizontalPodAutoscaler"), "horizontalpodautoscaler");
+        assert_eq!(
+            metric_kind("HorizontalPodAutoscaler"),
+            "horizontalpodautoscaler"
+        );
         assert_eq!(metric_kind("Deployment"), "deployment");
     }
 

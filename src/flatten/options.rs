@@ -106,7 +106,12 @@ pub fn guess_plural(kind: &str) -> String {
     if k == "endpoints" {
         return k;
     }
-    if k.ends_with('s') || k.ends_with('x') || k.ends_with('z') || k.ends_with("ch") || k.ends_with("sh") {
+    if k.ends_with('s')
+        || k.ends_with('x')
+        || k.ends_with('z')
+        || k.ends_with("ch")
+        || k.ends_with("sh")
+    {
         format!("{k}es")
     } else if k.ends_with('y') && !k.ends_with("ay") && !k.ends_with("ey") && !k.ends_with("oy") {
         format!("{}ies", &k[..k.len() - 1])
@@ -160,7 +165,9 @@ impl Allowlist {
         let mut entries = BTreeMap::new();
         let mut rest = input.trim();
         while !rest.is_empty() {
-            let eq = rest.find('=').ok_or_else(|| err("missing '=' after a resource"))?;
+            let eq = rest
+                .find('=')
+                .ok_or_else(|| err("missing '=' after a resource"))?;
             let resource = rest[..eq].trim().to_lowercase();
             if resource.is_empty() {
                 return Err(err("empty resource name"));

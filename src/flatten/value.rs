@@ -106,10 +106,10 @@ pub fn classify_string(s: &str, cx: StringContext<'_>) -> StringValue {
     if let Some(v) = quantity(s) {
         return StringValue::Number(v);
     }
-    if PERCENT.is_match(s) {
-        if let Ok(n) = s[..s.len() - 1].parse::<f64>() {
-            return StringValue::Ratio(n / 100.0);
-        }
+    if PERCENT.is_match(s)
+        && let Ok(n) = s[..s.len() - 1].parse::<f64>()
+    {
+        return StringValue::Ratio(n / 100.0);
     }
     if cx.enum_heuristic && cx.format.is_none() && is_api_constant(s) {
         return StringValue::EnumLike;
@@ -324,7 +324,10 @@ mod tests {
             format: Some("duration"),
             enum_heuristic: true,
         };
-        assert_eq!(classify_string("2m", with_format), StringValue::Number(120.0));
+        assert_eq!(
+            classify_string("2m", with_format),
+            StringValue::Number(120.0)
+        );
     }
 
     #[test]
@@ -350,7 +353,10 @@ mod tests {
 
     #[test]
     fn percentages_are_ratios() {
-        assert_eq!(classify_string("25%", cx("maxSurge")), StringValue::Ratio(0.25));
+        assert_eq!(
+            classify_string("25%", cx("maxSurge")),
+            StringValue::Ratio(0.25)
+        );
         assert_eq!(
             classify_string("12.5%", cx("maxSurge")),
             StringValue::Ratio(0.125)
@@ -363,7 +369,14 @@ mod tests {
         for s in ["Running", "ClusterIP", "RollingUpdate", "True", "TCP", "A"] {
             assert_eq!(classify_string(s, cx("x")), StringValue::EnumLike, "{s}");
         }
-        for s in ["nginx", "web-1", "Hello world", "Foo-Bar", "Ünicode", &"A".repeat(64)] {
+        for s in [
+            "nginx",
+            "web-1",
+            "Hello world",
+            "Foo-Bar",
+            "Ünicode",
+            &"A".repeat(64),
+        ] {
             assert_eq!(classify_string(s, cx("x")), StringValue::Nothing, "{s}");
         }
         assert!(is_api_constant(&"A".repeat(63)));
@@ -394,7 +407,14 @@ mod tests {
         ] {
             assert!(key_names_time(k), "{k}");
         }
-        for k in ["averageValue", "storage", "cpu", "message", "image", "stage"] {
+        for k in [
+            "averageValue",
+            "storage",
+            "cpu",
+            "message",
+            "image",
+            "stage",
+        ] {
             assert!(!key_names_time(k), "{k}");
         }
     }

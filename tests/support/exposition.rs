@@ -24,8 +24,7 @@ fn parse_value(s: &str) -> Result<f64, String> {
         "+Inf" => Ok(f64::INFINITY),
         "-Inf" => Ok(f64::NEG_INFINITY),
         _ => {
-            let ok = !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
+            let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
             if !ok {
                 return Err(format!("bad value {s:?}"));
             }
@@ -56,7 +55,9 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
             if !is_name(lname, false) || lname.starts_with("__") {
                 return Err(format!("bad label name {lname:?}"));
             }
-            rest = rest[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
+            rest = rest[eq + 1..]
+                .strip_prefix('"')
+                .ok_or("label value not quoted")?;
             let mut value = String::new();
             let mut chars = rest.char_indices();
             let end = loop {
@@ -110,7 +111,9 @@ pub fn parse(text: &str) -> Result<Vec<ParsedSample>, String> {
     for (i, line) in text.lines().enumerate() {
         let at = |e: String| format!("line {}: {e}", i + 1);
         if let Some(rest) = line.strip_prefix("# ") {
-            let (kw, rest) = rest.split_once(' ').ok_or_else(|| at("bad comment".into()))?;
+            let (kw, rest) = rest
+                .split_once(' ')
+                .ok_or_else(|| at("bad comment".into()))?;
             let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
             if !is_name(name, true) {
                 return Err(at(format!("bad name in {kw}")));

@@ -26,8 +26,13 @@ pub fn required_binary(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
-        assert!(!ci, "{name} is required in CI but is not on PATH (.ci/run installs it)");
+        let ci = std::env::var("CI")
+            .map(|v| v == "true" || v == "1")
+            .unwrap_or(false);
+        assert!(
+            !ci,
+            "{name} is required in CI but is not on PATH (.ci/run installs it)"
+        );
         eprintln!("warning: {name} not found; this check did not run (it runs in CI)");
     }
     found

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit, golden, property, CLI and promtool tests.
+# Needs promtool on PATH (Debian: apt-get install prometheus); .ci/run installs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+test -f ../shared/corpus/MANIFEST.md || { echo "error: ../shared/corpus is missing (the corpus lives beside the repo)" >&2; exit 1; }
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

@@ -84,12 +84,16 @@ pub fn is_valid_prefix(s: &str) -> bool {
 /// (or reserved: it starts with `__`), prefix it with `prefix` and `_`. `prefix` is a
 /// styled key (the array's key, or the enclosing object's key, or `field` at the root).
 pub fn unique_label(taken: &[(String, String)], name: String, prefix: &str) -> String {
-    let prefix = if prefix.is_empty() || prefix.starts_with('_') {
-        // A prefix that is empty or starts with `_` could keep the name reserved forever.
-        "field"
-    } else {
-        prefix
-    };
+    let prefix: std::borrow::Cow<'_, str> =
+        if prefix.is_empty() || prefix == "_" || prefix.starts_with("__") {
+            // Such a prefix could keep the name reserved (`__…`) forever.
+            "field".into()
+        } else if prefix.as_bytes()[0].is_ascii_digit() {
+            // A label name never starts with a digit.
+            format!("_{prefix}").into()
+        } else {
+            prefix.into()
+        };
     let mut name = name;
     while name.starts_with("__") || taken.iter().any(|(l, _)| *l == name) {
         name = format!("{prefix}_{name}");
@@ -161,6 +165,9 @@ mod tests {
         );
         assert_eq!(unique_label(&taken, "name".into(), "spec"), "spec_name");
         assert_eq!(unique_label(&taken, "__x".into(), "_"), "field___x");
+        assert_eq!(unique_label(&taken, "__x".into(), "_a"), "_a___x");
+        let taken = vec![("_0_index".to_string(), String::new())];
+        assert_eq!(unique_label(&taken, "_0_index".into(), "0"), "_0__0_index");
     }
 
     #[test]

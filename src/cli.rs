@@ -77,7 +77,7 @@ pub struct FlattenArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Invalid `--prefix`.
-    #[error("invalid --prefix {0:?}: must match [a-zA-Z_][a-zA-Z0-9_]*")]
+    #[error("invalid --prefix {0:?}: must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __")]
     Prefix(String),
     /// Invalid `--name-style`.
     #[error("invalid --name-style: {0}")]

@@ -92,10 +92,13 @@ pub fn write_value(out: &mut Vec<u8>, v: f64) {
         // Integer-valued floats within i64 print as integers (exactly the float's value).
         let mut b = itoa::Buffer::new();
         out.extend_from_slice(b.format(v as i64).as_bytes());
+    } else if v.fract() == 0.0 {
+        // Larger integer values: all digits, still without a decimal point.
+        use std::io::Write;
+        let _ = write!(out, "{v}");
     } else {
         let mut b = ryu::Buffer::new();
-        let s = b.format_finite(v);
-        out.extend_from_slice(s.strip_suffix(".0").unwrap_or(s).as_bytes());
+        out.extend_from_slice(b.format_finite(v).as_bytes());
     }
 }
 
@@ -116,9 +119,11 @@ mod tests {
         assert_eq!(value(-0.0), "0");
         assert_eq!(value(0.25), "0.25");
         assert_eq!(value(1770632100.25), "1770632100.25");
-        assert_eq!(value(1e300), "1e300");
+        assert_eq!(value(1e300), format!("1{}", "0".repeat(300)));
         assert_eq!(value(2f64.powi(53)), "9007199254740992");
-        assert_eq!(value(1e19), "1e19");
+        assert_eq!(value(1e19), "10000000000000000000");
+        assert_eq!(value(18446744073709551615.0), "18446744073709551616");
+        assert_eq!(value(1.5e-7), "1.5e-7");
         assert_eq!(value(f64::NAN), "NaN");
         assert_eq!(value(f64::INFINITY), "+Inf");
         assert_eq!(value(f64::NEG_INFINITY), "-Inf");

@@ -12,8 +12,8 @@ use crate::flatten::naming::{is_valid_prefix, metric_kind};
 pub struct KindName {
     /// The kind, lower-cased.
     pub kind: String,
-    /// The group (`None`: any group; `Some("")` cannot be written, the core group is
-    /// addressed by the bare kind when only core uses it).
+    /// The group (`None`: any group, written `KIND=NAME`; `Some("")`: the core group,
+    /// written `KIND.=NAME`). An explicit name may be shared on purpose.
     pub group: Option<String>,
     /// The metric kind name.
     pub name: String,

@@ -73,8 +73,12 @@ pub fn metric_kind(kind: &str) -> String {
     s
 }
 
-/// Whether `s` is a valid metric name prefix: `[a-zA-Z_][a-zA-Z0-9_]*`.
+/// Whether `s` is a valid metric name prefix: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting
+/// with the reserved `__`.
 pub fn is_valid_prefix(s: &str) -> bool {
+    if s.starts_with("__") {
+        return false;
+    }
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -177,5 +181,6 @@ mod tests {
         assert!(!is_valid_prefix("8ks"));
         assert!(!is_valid_prefix("a-b"));
         assert!(!is_valid_prefix(""));
+        assert!(!is_valid_prefix("__k8s"));
     }
 }

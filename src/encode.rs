@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(value(1e300), format!("1{}", "0".repeat(300)));
         assert_eq!(value(2f64.powi(53)), "9007199254740992");
         assert_eq!(value(1e19), "10000000000000000000");
-        assert_eq!(value(18446744073709551615.0), "18446744073709551616");
+        assert_eq!(value(18446744073709551615.0), "18446744073709552000");
         assert_eq!(value(1.5e-7), "1.5e-7");
         assert_eq!(value(f64::NAN), "NaN");
         assert_eq!(value(f64::INFINITY), "+Inf");

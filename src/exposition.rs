@@ -17,6 +17,8 @@ use crate::flatten::{Dropped, FlatObject, series_key};
 pub struct EnumCap {
     cap: usize,
     seen: HashMap<String, HashSet<String>>,
+    /// Families that have dropped a value (each is warned once).
+    dropped_families: HashSet<String>,
 }
 
 /// What [`EnumCap::admit`] decided.
@@ -37,6 +39,7 @@ impl EnumCap {
         EnumCap {
             cap,
             seen: HashMap::new(),
+            dropped_families: HashSet::new(),
         }
     }
 
@@ -53,10 +56,7 @@ impl EnumCap {
             set.insert(value.to_string());
             return Admission::Admitted;
         }
-        // A marker entry (impossible as a label value: contains NUL) records that this
-        // family has logged its first drop. It does not count against the cap because
-        // the cap check happens before insertion only while under the cap.
-        let first = set.insert("\0dropped".to_string());
+        let first = self.dropped_families.insert(family.to_string());
         Admission::Dropped { first }
     }
 }

@@ -459,16 +459,14 @@ impl<'a> Walker<'a> {
             let listed: Vec<String> = schema_enum
                 .map(|s| s.enum_values.clone())
                 .unwrap_or_default();
-            if schema_enum.is_some() || !states.is_empty() {
-                self.state_set(
-                    label,
-                    enum_prefix,
-                    &listed,
-                    &states,
-                    f.schema,
-                    schema_enum.is_none(),
-                );
-            }
+            self.state_set(
+                label,
+                enum_prefix,
+                &listed,
+                &states,
+                f.schema,
+                schema_enum.is_none(),
+            );
         }
     }
 

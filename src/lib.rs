@@ -13,3 +13,4 @@ pub mod input;
 pub mod offline;
 pub mod resource;
 pub mod schema;
+pub mod store;

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod discovery;
 pub mod encode;
 pub mod exposition;
 pub mod flatten;
@@ -14,3 +15,4 @@ pub mod offline;
 pub mod resource;
 pub mod schema;
 pub mod store;
+pub mod telemetry;

@@ -223,6 +223,7 @@ struct Entry {
     generation: u64,
     families: Vec<FamilyLines>,
     series: usize,
+    dropped: Dropped,
 }
 
 #[derive(Debug, Default)]
@@ -230,6 +231,18 @@ struct Stream {
     generation: u64,
     objects: HashMap<ObjectRef, Entry>,
     series: usize,
+    dropped: Dropped,
+}
+
+/// A stream's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Objects held.
+    pub objects: usize,
+    /// Series (sample lines) of those objects.
+    pub series: usize,
+    /// Series those objects did not export, by reason.
+    pub dropped: Dropped,
 }
 
 /// Order of objects within a family: namespace, name, then stream.
@@ -286,12 +299,16 @@ impl Store {
         StreamId(u32::try_from(self.streams.len() - 1).expect("fewer than 2^32 streams"))
     }
 
-    /// Objects and series of a stream.
-    pub fn stream_stats(&self, id: StreamId) -> (usize, usize) {
+    /// Objects, series and dropped series of a stream.
+    pub fn stream_stats(&self, id: StreamId) -> StreamStats {
         self.streams
             .get(id.0 as usize)
-            .map(|s| (s.objects.len(), s.series))
-            .unwrap_or((0, 0))
+            .map(|s| StreamStats {
+                objects: s.objects.len(),
+                series: s.series,
+                dropped: s.dropped,
+            })
+            .unwrap_or_default()
     }
 
     /// Number of families.
@@ -336,7 +353,7 @@ impl Store {
             key,
             families,
             series,
-            ..
+            dropped,
         } = obj;
         let old = stream.objects.remove(&key);
         let member = old.as_ref().map(|e| e.key.clone()).unwrap_or_else(|| {
@@ -346,6 +363,10 @@ impl Store {
             })
         });
         stream.series = stream.series + series - old.as_ref().map_or(0, |e| e.series);
+        stream.dropped.add(&dropped);
+        if let Some(o) = &old {
+            stream.dropped.sub(&o.dropped);
+        }
         // Families the object no longer has.
         if let Some(old) = &old {
             for of in &old.families {
@@ -386,6 +407,7 @@ impl Store {
                 generation,
                 families,
                 series,
+                dropped,
             },
         );
     }
@@ -396,6 +418,7 @@ impl Store {
             return;
         };
         stream.series -= entry.series;
+        stream.dropped.sub(&entry.dropped);
         for f in &entry.families {
             remove_member(&mut self.families, &f.name, &entry.key);
         }
@@ -483,7 +506,7 @@ mod tests {
              k8s_deployment_spec_replicas{namespace=\"a\",name=\"y\"} 2\n\
              k8s_deployment_spec_replicas{namespace=\"b\",name=\"x\"} 2\n"
         );
-        assert_eq!(s.stream_stats(id), (3, 6));
+        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (3, 6));
     }
 
     #[test]
@@ -509,7 +532,7 @@ mod tests {
         let t = text(&mut s);
         assert!(!t.contains("name=\"x\""), "{t}");
         assert!(t.contains("name=\"y\""), "{t}");
-        assert_eq!(s.stream_stats(id), (1, 2));
+        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (1, 2));
         s.apply(
             id,
             StoreEvent::Delete(ObjectRef {
@@ -532,7 +555,7 @@ mod tests {
         s.apply(id, StoreEvent::Apply(rendered(&r, &v)));
         let t = text(&mut s);
         assert!(!t.contains("paused"), "{t}");
-        assert_eq!(s.stream_stats(id), (1, 1));
+        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (1, 1));
     }
 
     #[test]
@@ -545,7 +568,7 @@ mod tests {
             s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", n, 1))));
         }
         s.apply(id, StoreEvent::InitDone);
-        assert_eq!(s.stream_stats(id).0, 3);
+        assert_eq!(s.stream_stats(id).objects, 3);
         // Relist after a gap in which b was deleted and c changed.
         s.apply(id, StoreEvent::Init);
         s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))));
@@ -558,7 +581,7 @@ mod tests {
         let after = text(&mut s);
         assert!(!after.contains("name=\"b\""), "{after}");
         assert!(after.contains("name=\"c\"} 9\n"), "{after}");
-        assert_eq!(s.stream_stats(id), (2, 4));
+        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (2, 4));
     }
 
     #[test]
@@ -596,7 +619,7 @@ mod tests {
         assert!(t.contains("namespace=\"b\""), "{t}");
         s.apply(two, StoreEvent::Clear);
         assert_eq!(text(&mut s), "");
-        assert_eq!(s.stream_stats(two), (0, 0));
+        assert_eq!((s.stream_stats(two).objects, s.stream_stats(two).series), (0, 0));
     }
 
     #[test]

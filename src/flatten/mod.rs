@@ -61,6 +61,14 @@ impl Dropped {
         self.enum_cap += o.enum_cap;
     }
 
+    /// Subtract `o` (saturating), for counts of objects that are replaced or removed.
+    pub fn sub(&mut self, o: &Dropped) {
+        self.duplicate = self.duplicate.saturating_sub(o.duplicate);
+        self.array_cap = self.array_cap.saturating_sub(o.array_cap);
+        self.depth = self.depth.saturating_sub(o.depth);
+        self.enum_cap = self.enum_cap.saturating_sub(o.enum_cap);
+    }
+
     /// `(reason, count)` pairs, for self-metrics.
     pub fn by_reason(&self) -> [(&'static str, u64); 4] {
         [

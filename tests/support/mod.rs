@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod exposition;
+pub mod fake_api;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,584 @@
+//! The fake API server (tests/support/fake_api.rs) against a real kube client and
+//! kube-runtime watcher.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
+use kube::api::{Api, DynamicObject, ListParams, ResourceExt, WatchEvent, WatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiResource, Discovery};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use serde_json::{Value, json};
+use support::fake_api::{FakeApi, ResourceDef};
+
+const STEP: Duration = Duration::from_secs(10);
+
+fn deployment(ns: &str, name: &str, labels: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"namespace": ns, "name": name, "labels": labels},
+        "spec": {"replicas": 1},
+    })
+}
+
+fn widget(name: &str) -> Value {
+    json!({
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"namespace": "default", "name": name},
+        "spec": {"size": 3},
+    })
+}
+
+fn widgets_def() -> ResourceDef {
+    ResourceDef::new("example.com", "v1", "widgets", "Widget", true).short(&["wd"])
+}
+
+fn deployments_ar() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments")
+}
+
+fn dyn_api(api: &FakeApi, ar: &ApiResource) -> Api<DynamicObject> {
+    Api::all_with(api.client(), ar)
+}
+
+/// A watcher event as a short string, errors as `Err(<code>)`.
+fn describe(ev: &Result<Event<DynamicObject>, watcher::Error>) -> String {
+    match ev {
+        Ok(Event::Init) => "Init".into(),
+        Ok(Event::InitApply(o)) => format!("InitApply({})", o.name_any()),
+        Ok(Event::InitDone) => "InitDone".into(),
+        Ok(Event::Apply(o)) => format!("Apply({})", o.name_any()),
+        Ok(Event::Delete(o)) => format!("Delete({})", o.name_any()),
+        Err(e) => format!("Err({})", error_code(e).map_or_else(|| e.to_string(), |c| c.to_string())),
+    }
+}
+
+fn error_code(e: &watcher::Error) -> Option<u16> {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => Some(s.code),
+        watcher::Error::WatchError(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// Read events until one equals `want`; returns everything read (including it).
+async fn read_until<S>(stream: &mut S, want: &str) -> Vec<String>
+where
+    S: Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Unpin,
+{
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(STEP, stream.next()).await {
+            Ok(Some(ev)) => {
+                let d = describe(&ev);
+                seen.push(d.clone());
+                if d == want {
+                    return seen;
+                }
+            }
+            Ok(None) => panic!("watcher stream ended while waiting for {want}; saw {seen:?}"),
+            Err(_) => panic!("timed out waiting for {want}; saw {seen:?}"),
+        }
+    }
+}
+
+fn names(list: &kube::core::ObjectList<DynamicObject>) -> Vec<String> {
+    list.items.iter().map(|o| o.name_any()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_paginates_with_limit_and_continue() {
+    let fake = FakeApi::start().await;
+    for (ns, name) in [("b", "d3"), ("a", "d1"), ("b", "d4"), ("a", "d0"), ("a", "d2")] {
+        fake.apply(deployment(ns, name, json!({})));
+    }
+    let discovery = tokio::time::timeout(STEP, Discovery::new(fake.client()).run())
+        .await
+        .expect("discovery in time")
+        .expect("discovery");
+    let (ar, _caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .expect("deployments discovered");
+    let api = dyn_api(&fake, &ar);
+    fake.clear_requests();
+
+    let mut lp = ListParams::default().limit(2);
+    let mut pages = Vec::new();
+    let mut rvs = Vec::new();
+    loop {
+        let page = tokio::time::timeout(STEP, api.list(&lp)).await.unwrap().expect("list page");
+        pages.push(names(&page));
+        rvs.push(page.metadata.resource_version.clone().unwrap());
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => lp = lp.continue_token(&c),
+            None => break,
+        }
+    }
+    assert_eq!(pages, vec![vec!["d0", "d1"], vec!["d2", "d3"], vec!["d4"]]);
+    assert!(rvs.iter().all(|rv| rv == &rvs[0]), "one snapshot rv: {rvs:?}");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3, "{reqs:?}");
+    assert_eq!(reqs[0], "GET /apis/apps/v1/deployments?&limit=2", "{reqs:?}");
+    assert!(reqs[1..].iter().all(|r| r.contains("limit=2&continue=")), "{reqs:?}");
+
+    // Items carry the apiVersion/kind; namespaced listing filters.
+    let page = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(page.items[0].types.as_ref().unwrap().api_version, "apps/v1");
+    let ns_api: Api<DynamicObject> = Api::namespaced_with(fake.client(), "b", &ar);
+    assert_eq!(names(&ns_api.list(&ListParams::default()).await.unwrap()), vec!["d3", "d4"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_token_is_a_consistent_snapshot_and_expires() {
+    let fake = FakeApi::start().await;
+    for name in ["a", "b", "c", "d"] {
+        fake.apply(deployment("default", name, json!({})));
+    }
+    let api = dyn_api(&fake, &deployments_ar());
+    let first = api.list(&ListParams::default().limit(2)).await.unwrap();
+    assert_eq!(first.metadata.remaining_item_count, Some(2));
+    let token = first.metadata.continue_.clone().unwrap();
+    // Changes after the first page do not show in the next one.
+    fake.delete("apps/v1", "Deployment", Some("default"), "c");
+    fake.apply(deployment("default", "bb", json!({})));
+    let second = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(names(&second), vec!["c", "d"]);
+    assert_eq!(second.metadata.resource_version, first.metadata.resource_version);
+
+    fake.expire_history();
+    let err = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect_err("expired continue token");
+    match err {
+        kube::Error::Api(s) => assert_eq!((s.code, s.reason.as_str()), (410, "Expired")),
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_finds_short_names_and_new_crds() {
+    let fake = FakeApi::start().await;
+    let client = fake.client();
+    let apps = client.list_api_group_resources("apps/v1").await.unwrap();
+    let deploy = apps
+        .resources
+        .iter()
+        .find(|r| r.short_names.as_ref().is_some_and(|s| s.iter().any(|n| n == "deploy")))
+        .expect("a resource with short name deploy");
+    assert_eq!((deploy.name.as_str(), deploy.kind.as_str()), ("deployments", "Deployment"));
+    assert!(deploy.namespaced);
+    let core = client.list_core_api_resources("v1").await.unwrap();
+    let nodes = core.resources.iter().find(|r| r.name == "nodes").expect("nodes");
+    assert!(!nodes.namespaced);
+
+    let d = Discovery::new(client.clone()).run().await.unwrap();
+    assert!(!d.has_group("example.com"));
+    assert!(d.has_group("apps") && d.has_group(""));
+
+    fake.add_resource(widgets_def());
+    fake.add_resource(widgets_def()); // idempotent
+    let d = Discovery::new(client.clone()).run().await.unwrap();
+    let (ar, caps) = d
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
+        .expect("CRD discovered after add_resource");
+    assert_eq!(ar.plural, "widgets");
+    assert!(caps.supports_operation("watch"));
+    assert_eq!(
+        d.get("example.com").unwrap().recommended_resources().len(),
+        1,
+        "idempotent add_resource"
+    );
+
+    // Aggregated discovery agrees.
+    let agg = Discovery::new(client.clone()).run_aggregated().await.unwrap();
+    assert!(agg.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).is_some());
+    assert!(agg.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Pod")).is_some());
+
+    let unknown = client.list_api_group_resources("nope.io/v1").await.expect_err("404");
+    assert!(matches!(unknown, kube::Error::Api(s) if s.code == 404 && s.reason == "NotFound"));
+    let info = client.apiserver_version().await.unwrap();
+    assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "33"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_sees_init_then_apply_and_delete() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "b", json!({})));
+    fake.apply(deployment("default", "a", json!({})));
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut w = watcher(api, watcher::Config::default()).boxed();
+    let init = read_until(&mut w, "InitDone").await;
+    assert_eq!(init, vec!["Init", "InitApply(a)", "InitApply(b)", "InitDone"]);
+    fake.wait_for_watches(1).await;
+
+    fake.apply(deployment("default", "c", json!({})));
+    assert_eq!(read_until(&mut w, "Apply(c)").await, vec!["Apply(c)"]);
+    fake.apply(deployment("default", "a", json!({"v": "2"})));
+    assert_eq!(read_until(&mut w, "Apply(a)").await, vec!["Apply(a)"]);
+    assert!(fake.delete("apps/v1", "Deployment", Some("default"), "b"));
+    assert!(!fake.delete("apps/v1", "Deployment", Some("default"), "b"));
+    assert_eq!(read_until(&mut w, "Delete(b)").await, vec!["Delete(b)"]);
+
+    let reqs = fake.requests();
+    assert!(
+        reqs.iter().any(|r| r.starts_with("GET /apis/apps/v1/deployments?&limit=500")),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().any(|r| r.contains("watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=")),
+        "{reqs:?}"
+    );
+}
+
+fn watcher(
+    api: Api<DynamicObject>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Send {
+    kube::runtime::watcher(api, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_paginates_its_initial_list() {
+    let fake = FakeApi::start().await;
+    for i in 0..5 {
+        fake.apply(deployment("default", &format!("d{i}"), json!({})));
+    }
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut w = watcher(api, watcher::Config::default().page_size(2)).boxed();
+    let init = read_until(&mut w, "InitDone").await;
+    assert_eq!(init.len(), 7, "{init:?}");
+    let lists: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("limit=2"))
+        .collect();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert_eq!(lists.iter().filter(|r| r.contains("continue=")).count(), 2, "{lists:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_watch_resumes_without_relist() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut w = watcher(api, watcher::Config::default()).boxed();
+    read_until(&mut w, "InitDone").await;
+    fake.wait_for_watches(1).await;
+    fake.drop_watches();
+    assert_eq!(fake.open_watches(), 0);
+    // Changes made while disconnected are replayed from history on resume.
+    fake.apply(deployment("default", "b", json!({})));
+    let seen = read_until(&mut w, "Apply(b)").await;
+    assert!(!seen.contains(&"Init".to_string()), "no relist: {seen:?}");
+    fake.wait_for_watches(1).await;
+    let watches = fake.requests().into_iter().filter(|r| r.contains("watch=true")).count();
+    assert!(watches >= 2, "re-watched: {:?}", fake.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_history_makes_the_watcher_relist() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut w = watcher(api, watcher::Config::default()).boxed();
+    read_until(&mut w, "InitDone").await;
+    fake.wait_for_watches(1).await;
+    fake.apply(deployment("default", "b", json!({})));
+    read_until(&mut w, "Apply(b)").await;
+
+    fake.expire_history();
+    fake.drop_watches();
+    let seen = read_until(&mut w, "InitDone").await;
+    assert_eq!(seen[0], "Err(410)", "{seen:?}");
+    assert!(seen.contains(&"Init".to_string()), "{seen:?}");
+    assert!(seen.contains(&"InitApply(b)".to_string()), "{seen:?}");
+    // Still alive.
+    fake.wait_for_watches(1).await;
+    fake.apply(deployment("default", "c", json!({})));
+    read_until(&mut w, "Apply(c)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_watch_from_expired_rv_gets_error_event_410() {
+    let fake = FakeApi::start().await;
+    let old = fake.apply(deployment("default", "a", json!({})));
+    fake.expire_history();
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut s = api.watch(&WatchParams::default(), &old).await.unwrap().boxed();
+    let ev = tokio::time::timeout(STEP, s.next()).await.unwrap().unwrap().unwrap();
+    match ev {
+        WatchEvent::Error(e) => {
+            assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
+            assert!(e.message.starts_with("too old resource version"), "{}", e.message);
+        }
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    assert!(tokio::time::timeout(STEP, s.next()).await.unwrap().is_none(), "then closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_watch_bookmarks_and_timeout() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    let api = dyn_api(&fake, &deployments_ar());
+    let start = Instant::now();
+    let mut s = api
+        .watch(&WatchParams::default().timeout(2), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut kinds = Vec::new();
+    while let Some(ev) = tokio::time::timeout(STEP, s.next()).await.expect("closes in time") {
+        kinds.push(match ev.unwrap() {
+            WatchEvent::Added(o) => format!("ADDED {}", o.name_any()),
+            WatchEvent::Bookmark(b) => {
+                assert_eq!(b.metadata.resource_version, fake.resource_version());
+                "BOOKMARK".to_string()
+            }
+            other => format!("{other:?}"),
+        });
+    }
+    let took = start.elapsed();
+    assert_eq!(kinds[..2], ["ADDED a".to_string(), "BOOKMARK".to_string()], "{kinds:?}");
+    assert!(kinds.len() >= 3, "a bookmark each second: {kinds:?}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_watcher() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut w = watcher(api, watcher::Config::default().streaming_lists()).boxed();
+    assert_eq!(read_until(&mut w, "InitDone").await, vec!["Init", "InitApply(a)", "InitDone"]);
+    fake.apply(deployment("default", "b", json!({})));
+    read_until(&mut w, "Apply(b)").await;
+    assert!(fake.requests().iter().any(|r| r.contains("sendInitialEvents=true")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_500_then_recovery_with_backoff() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    fake.fail("deployments", 500, Some(1));
+    let api = dyn_api(&fake, &deployments_ar());
+    let mut w = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let seen = read_until(&mut w, "InitDone").await;
+    assert_eq!(
+        seen,
+        vec!["Init", "Err(500)", "Init", "InitApply(a)", "InitDone"],
+        "exactly one error, then recovery"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_resource_gives_403() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    fake.forbid("deployments");
+    let api = dyn_api(&fake, &deployments_ar());
+    for _ in 0..2 {
+        match api.list(&ListParams::default()).await {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+                assert!(s.message.contains("cannot list resource \"deployments\""), "{}", s.message);
+            }
+            other => panic!("expected 403, got {other:?}"),
+        }
+    }
+    let mut w = watcher(api.clone(), watcher::Config::default()).boxed();
+    assert_eq!(read_until(&mut w, "Err(403)").await, vec!["Init", "Err(403)"]);
+    // Other resources are unaffected; clearing restores access.
+    let pods: Api<DynamicObject> = Api::all_with(
+        fake.client(),
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Pod"), "pods"),
+    );
+    pods.list(&ListParams::default()).await.expect("pods still listable");
+    fake.clear_faults();
+    assert_eq!(names(&api.list(&ListParams::default()).await.unwrap()), vec!["a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_resource_deletes_objects_and_404s() {
+    let fake = FakeApi::start().await;
+    fake.add_resource(widgets_def());
+    fake.apply(widget("w1"));
+    fake.apply(widget("w2"));
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let api = dyn_api(&fake, &ar);
+    let mut w = watcher(api.clone(), watcher::Config::default()).boxed();
+    read_until(&mut w, "InitDone").await;
+    fake.wait_for_watches(1).await;
+
+    fake.remove_resource("example.com", "widgets");
+    let seen = read_until(&mut w, "Delete(w2)").await;
+    assert_eq!(seen, vec!["Delete(w1)", "Delete(w2)"]);
+    assert_eq!(fake.open_watches(), 0);
+    match api.list(&ListParams::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (404, "NotFound")),
+        other => panic!("expected 404, got {other:?}"),
+    }
+    let d = Discovery::new(fake.client()).run().await.unwrap();
+    assert!(!d.has_group("example.com"));
+    assert!(fake.objects("example.com", "widgets").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_versions_rewrites_api_version_and_closes_old_watches() {
+    let fake = FakeApi::start().await;
+    fake.add_resource(widgets_def());
+    fake.apply(widget("w1"));
+    let gvk = |v: &str| GroupVersionKind::gvk("example.com", v, "Widget");
+    let v1 = ApiResource::from_gvk_with_plural(&gvk("v1"), "widgets");
+    let v2 = ApiResource::from_gvk_with_plural(&gvk("v2"), "widgets");
+
+    let mut raw = dyn_api(&fake, &v1)
+        .watch(&WatchParams::default(), &fake.resource_version())
+        .await
+        .unwrap()
+        .boxed();
+    fake.wait_for_watches(1).await;
+
+    fake.set_versions("example.com", "widgets", &["v1", "v2"], "v2");
+    let d = Discovery::new(fake.client()).run().await.unwrap();
+    assert_eq!(d.get("example.com").unwrap().preferred_version_or_latest(), "v2");
+    let at_v2 = dyn_api(&fake, &v2).list(&ListParams::default()).await.unwrap();
+    assert_eq!(at_v2.items[0].types.as_ref().unwrap().api_version, "example.com/v2");
+    assert_eq!(fake.open_watches(), 1, "v1 still served");
+
+    fake.set_versions("example.com", "widgets", &["v2"], "v2");
+    loop {
+        match tokio::time::timeout(STEP, raw.next()).await.expect("v1 watch closed in time") {
+            None => break,
+            Some(Ok(WatchEvent::Bookmark(_))) => {}
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    match dyn_api(&fake, &v1).list(&ListParams::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
+        other => panic!("expected 404 at v1, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_stalls_every_response() {
+    let fake = FakeApi::start().await;
+    let client = fake.client();
+    client.apiserver_version().await.unwrap(); // connection warm
+    let delay = Duration::from_millis(400);
+    fake.set_delay(delay);
+    let start = Instant::now();
+    client.list_api_groups().await.unwrap();
+    assert!(start.elapsed() >= delay, "{:?}", start.elapsed());
+    let api = dyn_api(&fake, &deployments_ar());
+    let start = Instant::now();
+    api.list(&ListParams::default()).await.unwrap();
+    assert!(start.elapsed() >= delay, "{:?}", start.elapsed());
+    fake.set_delay(Duration::ZERO);
+    let start = Instant::now();
+    api.list(&ListParams::default()).await.unwrap();
+    assert!(start.elapsed() < delay, "{:?}", start.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectors_filter_lists_and_watches() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "web", json!({"app": "web", "tier": "front"})));
+    fake.apply(deployment("default", "db", json!({"app": "db", "tier": "back"})));
+    fake.apply(deployment("other", "cache", json!({"app": "cache"})));
+    let api = dyn_api(&fake, &deployments_ar());
+    let list = |sel: &str| {
+        let api = api.clone();
+        let lp = ListParams::default().labels(sel);
+        async move { names(&api.list(&lp).await.unwrap()) }
+    };
+    assert_eq!(list("app=web").await, vec!["web"]);
+    assert_eq!(list("app==db").await, vec!["db"]);
+    assert_eq!(list("app!=web").await, vec!["cache", "db"]);
+    assert_eq!(list("tier").await, vec!["db", "web"]);
+    assert_eq!(list("!tier").await, vec!["cache"]);
+    assert_eq!(list("app in (web, cache)").await, vec!["cache", "web"]);
+    assert_eq!(list("app notin (web,cache),tier").await, vec!["db"]);
+    let fields = |sel: &str| {
+        let api = api.clone();
+        let lp = ListParams::default().fields(sel);
+        async move { names(&api.list(&lp).await.unwrap()) }
+    };
+    assert_eq!(fields("metadata.namespace=other").await, vec!["cache"]);
+    assert_eq!(fields("metadata.name!=db,metadata.namespace==default").await, vec!["web"]);
+    let bad = api.list(&ListParams::default().labels("a in b)")).await;
+    assert!(matches!(bad, Err(kube::Error::Api(s)) if s.code == 400));
+
+    let mut w = watcher(api.clone(), watcher::Config::default().labels("tier=front")).boxed();
+    assert_eq!(read_until(&mut w, "InitDone").await, vec!["Init", "InitApply(web)", "InitDone"]);
+    fake.wait_for_watches(1).await;
+    fake.apply(deployment("default", "db", json!({"app": "db", "tier": "front"})));
+    assert_eq!(read_until(&mut w, "Apply(db)").await, vec!["Apply(db)"], "started matching");
+    fake.apply(deployment("default", "web", json!({"app": "web"})));
+    assert_eq!(read_until(&mut w, "Delete(web)").await, vec!["Delete(web)"], "stopped matching");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_assigns_metadata_and_get_works() {
+    let fake = FakeApi::start().await;
+    let rv1 = fake.apply(deployment("default", "a", json!({})));
+    let rv2 = fake.apply(deployment("default", "a", json!({"x": "y"})));
+    assert!(rv2.parse::<u64>().unwrap() > rv1.parse::<u64>().unwrap());
+    let node = fake.apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "namespace": "x"}}));
+    assert!(!node.is_empty());
+    let objs = fake.objects("apps", "deployments");
+    assert_eq!(objs.len(), 1);
+    let meta = &objs[0]["metadata"];
+    assert_eq!(meta["resourceVersion"], json!(rv2));
+    assert!(meta["uid"].as_str().is_some_and(|u| u.len() == 36));
+    assert!(meta["creationTimestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+
+    let api: Api<DynamicObject> = Api::namespaced_with(fake.client(), "default", &deployments_ar());
+    let got = api.get("a").await.unwrap();
+    assert_eq!(got.labels().get("x").map(String::as_str), Some("y"));
+    assert!(matches!(api.get("zzz").await, Err(kube::Error::Api(s)) if s.code == 404));
+    let nodes = fake.objects("", "nodes");
+    assert!(nodes[0]["metadata"].get("namespace").is_none(), "cluster-scoped");
+    // Typed access with k8s-openapi types works too.
+    let typed: Api<k8s_openapi::api::apps::v1::Deployment> = Api::default_namespaced(fake.client());
+    assert_eq!(typed.get("a").await.unwrap().spec.unwrap().replicas, Some(1));
+    let meta_list = typed.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(meta_list.items[0].name_any(), "a");
+}
+
+#[test]
+#[should_panic(expected = "is not registered")]
+fn apply_of_unknown_kind_panics() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let fake = FakeApi::start().await;
+        fake.apply(widget("w"));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubeconfig_points_at_the_fake() {
+    let fake = FakeApi::start().await;
+    let kc = kube::config::Kubeconfig::from_yaml(&fake.kubeconfig_yaml()).unwrap();
+    assert_eq!(kc.current_context.as_deref(), Some("fake"));
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    assert_eq!(client.apiserver_version().await.unwrap().git_version, "v1.33.0");
+    assert!(fake.requests().contains(&"GET /version".to_string()));
+}

@@ -25,6 +25,168 @@ pub struct Cli {
 pub enum Command {
     /// Offline flattening of manifests.
     Flatten(FlattenArgs),
+    /// The live exporter.
+    Serve(ServeArgs),
+}
+
+/// Watch Kubernetes resources and serve their fields as Prometheus metrics on /metrics.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "serve")]
+pub struct ServeArgs {
+    #[argh(option)]
+    /// resource to watch, as kubectl names it (deployments, deploy, Deployment,
+    /// deployments.apps, deployments.v1.apps, certificates.cert-manager.io); RES=NAME sets
+    /// its metric kind name; repeatable and comma lists
+    pub resource: Vec<String>,
+    #[argh(option)]
+    /// namespace to watch (repeatable, comma lists; default: all namespaces)
+    pub namespace: Vec<String>,
+    #[argh(option)]
+    /// label selector for every watch, e.g. 'app=web,tier!=cache'
+    pub label_selector: Option<String>,
+    #[argh(option)]
+    /// field selector for every watch, e.g. 'metadata.name=web'
+    pub field_selector: Option<String>,
+    #[argh(option, default = "String::from(\"0.0.0.0:8080\")")]
+    /// address to serve on (default: 0.0.0.0:8080)
+    pub listen: String,
+    #[argh(option)]
+    /// kubeconfig file (default: in-cluster service account, else $KUBECONFIG or
+    /// ~/.kube/config)
+    pub kubeconfig: Option<PathBuf>,
+    #[argh(option)]
+    /// kubeconfig context (default: the current context)
+    pub context: Option<String>,
+    #[argh(option, default = "String::from(\"text\")")]
+    /// log format: text (default) or json; the level is set with RUST_LOG
+    pub log_format: String,
+    #[argh(option, default = "String::from(\"30s\")")]
+    /// time between API discovery passes that pick up new or moved CRDs (default: 30s)
+    pub discovery_interval: String,
+    #[argh(option, default = "500")]
+    /// objects per page of initial lists (default: 500)
+    pub page_size: u32,
+    #[argh(option, default = "String::from(\"k8s\")")]
+    /// metric name prefix (default: k8s)
+    pub prefix: String,
+    #[argh(option, default = "String::from(\"as-written\")")]
+    /// key style in names: as-written (default) or snake
+    pub name_style: String,
+    #[argh(option)]
+    /// dotted path of a string field to treat as an enum (repeatable)
+    pub enum_path: Vec<String>,
+    #[argh(option, default = "true")]
+    /// treat CamelCase constants (Running, ClusterIP) as enums (default: true)
+    pub enum_heuristic: bool,
+    #[argh(option)]
+    /// regex on dotted paths: only matching fields (and their children) are emitted
+    /// (repeatable)
+    pub include: Vec<String>,
+    #[argh(option)]
+    /// regex on dotted paths: matching fields are not walked (repeatable; wins over
+    /// --include)
+    pub exclude: Vec<String>,
+    #[argh(option)]
+    /// label keys exported as a _labels info series, e.g. 'deployments=[app,team],pods=[*]'
+    pub labels_allowlist: Vec<String>,
+    #[argh(option)]
+    /// annotation keys exported as an _annotations info series (same syntax)
+    pub annotations_allowlist: Vec<String>,
+    #[argh(option, default = "64")]
+    /// arrays are cut to this many elements (default: 64)
+    pub array_cap: usize,
+    #[argh(option, default = "32")]
+    /// distinct values per enum family before new values are dropped (default: 32)
+    pub enum_cap: usize,
+}
+
+/// The log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated `serve` command.
+#[derive(Debug)]
+pub struct ServeCommand {
+    /// What to watch and how to serve it.
+    pub config: crate::serve::ServeConfig,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--log-format`.
+    pub log_format: LogFormat,
+}
+
+impl TryFrom<ServeArgs> for ServeCommand {
+    type Error = ConfigError;
+    fn try_from(a: ServeArgs) -> Result<Self, ConfigError> {
+        let options = flatten_options(
+            &a.prefix,
+            &a.name_style,
+            &a.enum_path,
+            a.enum_heuristic,
+            &a.include,
+            &a.exclude,
+            &a.labels_allowlist,
+            &a.annotations_allowlist,
+            a.array_cap,
+            a.enum_cap,
+        )?;
+        let specs = crate::discovery::parse_specs(&a.resource)?;
+        if specs.is_empty() {
+            return Err(ConfigError::NoResource);
+        }
+        let specs = crate::serve::dedup_specs(specs);
+        let mut namespaces: Vec<String> = a
+            .namespace
+            .iter()
+            .flat_map(|n| n.split(','))
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let listen = a
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::Listen(a.listen.clone()))?;
+        let discovery_interval = crate::flatten::value::go_duration(&a.discovery_interval)
+            .filter(|s| *s >= 0.1 && s.is_finite())
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| ConfigError::Duration {
+                flag: "discovery-interval",
+                value: a.discovery_interval.clone(),
+            })?;
+        if a.page_size == 0 {
+            return Err(ConfigError::ZeroCap("page-size"));
+        }
+        let log_format = match a.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(ConfigError::LogFormat(other.to_string())),
+        };
+        let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        Ok(ServeCommand {
+            config: crate::serve::ServeConfig {
+                specs,
+                namespaces,
+                label_selector: nonempty(a.label_selector),
+                field_selector: nonempty(a.field_selector),
+                listen,
+                options,
+                discovery_interval,
+                page_size: a.page_size,
+            },
+            kubeconfig: a.kubeconfig,
+            context: a.context,
+            log_format,
+        })
+    }
 }
 
 /// Flatten manifests (files, directories, or - for stdin) into one Prometheus exposition
@@ -104,6 +266,26 @@ pub enum ConfigError {
     /// No input.
     #[error("no input: give files, directories, or - for stdin")]
     NoInput,
+    /// No `--resource`.
+    #[error("no resource to watch: give --resource, e.g. --resource deployments.apps")]
+    NoResource,
+    /// An invalid `--resource`.
+    #[error(transparent)]
+    Resource(#[from] crate::discovery::SpecError),
+    /// An invalid `--listen`.
+    #[error("invalid --listen {0:?}: expected ADDRESS:PORT, e.g. 0.0.0.0:8080")]
+    Listen(String),
+    /// An invalid duration.
+    #[error("invalid --{flag} {value:?}: expected a duration of at least 100ms, e.g. 30s or 2m")]
+    Duration {
+        /// The flag.
+        flag: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// An invalid `--log-format`.
+    #[error("invalid --log-format {0:?}: expected text or json")]
+    LogFormat(String),
 }
 
 /// The validated flattening options shared by every command.

@@ -85,7 +85,10 @@ impl DiscoveredResource {
         self.plural.eq_ignore_ascii_case(name)
             || self.singular.eq_ignore_ascii_case(name)
             || self.kind.eq_ignore_ascii_case(name)
-            || self.short_names.iter().any(|s| s.eq_ignore_ascii_case(name))
+            || self
+                .short_names
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(name))
     }
 }
 
@@ -193,7 +196,9 @@ pub enum SpecError {
     #[error("empty --resource value")]
     Empty,
     /// `=NAME` is not a valid metric name part.
-    #[error("invalid --resource {spec:?}: the metric kind after '=' must match [a-zA-Z_][a-zA-Z0-9_]*")]
+    #[error(
+        "invalid --resource {spec:?}: the metric kind after '=' must match [a-zA-Z_][a-zA-Z0-9_]*"
+    )]
     MetricKind {
         /// The whole value.
         spec: String,
@@ -317,7 +322,13 @@ pub fn resource_info(spec: &ResourceSpec, r: &DiscoveredResource) -> ResourceInf
 mod tests {
     use super::*;
 
-    fn res(group: &str, version: &str, plural: &str, kind: &str, short: &[&str]) -> DiscoveredResource {
+    fn res(
+        group: &str,
+        version: &str,
+        plural: &str,
+        kind: &str,
+        short: &[&str],
+    ) -> DiscoveredResource {
         DiscoveredResource {
             group: group.into(),
             version: version.into(),
@@ -341,9 +352,27 @@ mod tests {
                 res("", "v1", "services", "Service", &["svc"]),
                 res("apps", "v1", "deployments", "Deployment", &["deploy"]),
                 res("events.k8s.io", "v1", "events", "Event", &["ev"]),
-                res("cert-manager.io", "v1", "certificates", "Certificate", &["cert", "certs"]),
-                res("cert-manager.io", "v1alpha2", "certificates", "Certificate", &["cert"]),
-                res("serving.knative.dev", "v1", "services", "Service", &["ksvc"]),
+                res(
+                    "cert-manager.io",
+                    "v1",
+                    "certificates",
+                    "Certificate",
+                    &["cert", "certs"],
+                ),
+                res(
+                    "cert-manager.io",
+                    "v1alpha2",
+                    "certificates",
+                    "Certificate",
+                    &["cert"],
+                ),
+                res(
+                    "serving.knative.dev",
+                    "v1",
+                    "services",
+                    "Service",
+                    &["ksvc"],
+                ),
             ],
             failed: vec![],
         }
@@ -365,8 +394,14 @@ mod tests {
             ("deployments.apps", "deployments.v1.apps"),
             ("deployments.v1.apps", "deployments.v1.apps"),
             ("Deployment.apps", "deployments.v1.apps"),
-            ("certificates.cert-manager.io", "certificates.v1.cert-manager.io"),
-            ("certificates.v1alpha2.cert-manager.io", "certificates.v1alpha2.cert-manager.io"),
+            (
+                "certificates.cert-manager.io",
+                "certificates.v1.cert-manager.io",
+            ),
+            (
+                "certificates.v1alpha2.cert-manager.io",
+                "certificates.v1alpha2.cert-manager.io",
+            ),
             ("certs", "certificates.v1.cert-manager.io"),
             ("pods", "pods.v1"),
             ("po", "pods.v1"),
@@ -374,7 +409,10 @@ mod tests {
             ("events", "events.v1"),
             ("events.events.k8s.io", "events.v1.events.k8s.io"),
             ("services", "services.v1"),
-            ("services.serving.knative.dev", "services.v1.serving.knative.dev"),
+            (
+                "services.serving.knative.dev",
+                "services.v1.serving.knative.dev",
+            ),
             ("ksvc", "services.v1.serving.knative.dev"),
         ] {
             assert_eq!(full(spec).as_deref(), Ok(want), "{spec}");
@@ -387,19 +425,34 @@ mod tests {
             full("widgets.example.com"),
             Err(ResolveError::NotFound("widgets.example.com".into()))
         );
-        assert_eq!(full("deployments.v2.apps"), Err(ResolveError::NotFound("deployments.v2.apps".into())));
-        assert!(matches!(full("bindings"), Err(ResolveError::NotWatchable { .. })));
+        assert_eq!(
+            full("deployments.v2.apps"),
+            Err(ResolveError::NotFound("deployments.v2.apps".into()))
+        );
+        assert!(matches!(
+            full("bindings"),
+            Err(ResolveError::NotWatchable { .. })
+        ));
     }
 
     #[test]
     fn specs_parse_with_overrides_and_comma_lists() {
-        let v = parse_specs(&["deploy,pods".into(), "services.serving.knative.dev=knativeservice".into()])
-            .unwrap();
+        let v = parse_specs(&[
+            "deploy,pods".into(),
+            "services.serving.knative.dev=knativeservice".into(),
+        ])
+        .unwrap();
         assert_eq!(v.len(), 3);
         assert_eq!(v[2].metric_kind.as_deref(), Some("knativeservice"));
         assert_eq!(v[2].raw, "services.serving.knative.dev");
-        assert!(matches!("pods=1x".parse::<ResourceSpec>(), Err(SpecError::MetricKind { .. })));
-        assert!(matches!("pods=a-b".parse::<ResourceSpec>(), Err(SpecError::MetricKind { .. })));
+        assert!(matches!(
+            "pods=1x".parse::<ResourceSpec>(),
+            Err(SpecError::MetricKind { .. })
+        ));
+        assert!(matches!(
+            "pods=a-b".parse::<ResourceSpec>(),
+            Err(SpecError::MetricKind { .. })
+        ));
         assert_eq!("=x".parse::<ResourceSpec>(), Err(SpecError::Empty));
         let d = discovery();
         let s = &v[2];

@@ -14,5 +14,8 @@ pub mod input;
 pub mod offline;
 pub mod resource;
 pub mod schema;
+pub mod serve;
+pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod watch;

@@ -213,6 +213,9 @@ pub enum StoreEvent {
     Apply(RenderedObject),
     /// An object was deleted.
     Delete(ObjectRef),
+    /// An object of the relist that could not be rendered: keep its previous lines
+    /// through the relist's sweep.
+    Touch(ObjectRef),
     /// The stream's resource is gone (its CRD was removed): remove all its objects.
     Clear,
 }
@@ -337,6 +340,12 @@ impl Store {
                 }
             }
             StoreEvent::Delete(key) => self.remove(id, &key),
+            StoreEvent::Touch(key) => {
+                let generation = stream.generation;
+                if let Some(e) = stream.objects.get_mut(&key) {
+                    e.generation = generation;
+                }
+            }
             StoreEvent::Clear => {
                 let all: Vec<ObjectRef> = stream.objects.keys().cloned().collect();
                 for k in all {
@@ -506,7 +515,10 @@ mod tests {
              k8s_deployment_spec_replicas{namespace=\"a\",name=\"y\"} 2\n\
              k8s_deployment_spec_replicas{namespace=\"b\",name=\"x\"} 2\n"
         );
-        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (3, 6));
+        assert_eq!(
+            (s.stream_stats(id).objects, s.stream_stats(id).series),
+            (3, 6)
+        );
     }
 
     #[test]
@@ -519,7 +531,10 @@ mod tests {
         let before = text(&mut s);
         s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "x", 5))));
         let t = text(&mut s);
-        assert!(t.contains("replicas{namespace=\"a\",name=\"x\"} 5\n"), "{t}");
+        assert!(
+            t.contains("replicas{namespace=\"a\",name=\"x\"} 5\n"),
+            "{t}"
+        );
         assert!(!t.contains("name=\"x\"} 1\n"), "{t}");
         assert_ne!(before, t);
         s.apply(
@@ -532,7 +547,10 @@ mod tests {
         let t = text(&mut s);
         assert!(!t.contains("name=\"x\""), "{t}");
         assert!(t.contains("name=\"y\""), "{t}");
-        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (1, 2));
+        assert_eq!(
+            (s.stream_stats(id).objects, s.stream_stats(id).series),
+            (1, 2)
+        );
         s.apply(
             id,
             StoreEvent::Delete(ObjectRef {
@@ -540,7 +558,11 @@ mod tests {
                 name: "y".into(),
             }),
         );
-        assert_eq!(text(&mut s), "", "empty families disappear with their HELP/TYPE");
+        assert_eq!(
+            text(&mut s),
+            "",
+            "empty families disappear with their HELP/TYPE"
+        );
         assert_eq!(s.families(), 0);
     }
 
@@ -555,7 +577,10 @@ mod tests {
         s.apply(id, StoreEvent::Apply(rendered(&r, &v)));
         let t = text(&mut s);
         assert!(!t.contains("paused"), "{t}");
-        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (1, 1));
+        assert_eq!(
+            (s.stream_stats(id).objects, s.stream_stats(id).series),
+            (1, 1)
+        );
     }
 
     #[test]
@@ -571,17 +596,29 @@ mod tests {
         assert_eq!(s.stream_stats(id).objects, 3);
         // Relist after a gap in which b was deleted and c changed.
         s.apply(id, StoreEvent::Init);
-        s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))));
+        s.apply(
+            id,
+            StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))),
+        );
         let during = text(&mut s);
         for n in ["a", "b", "c"] {
-            assert!(during.contains(&format!("name=\"{n}\"")), "nothing missing during a relist");
+            assert!(
+                during.contains(&format!("name=\"{n}\"")),
+                "nothing missing during a relist"
+            );
         }
-        s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "c", 9))));
+        s.apply(
+            id,
+            StoreEvent::InitApply(rendered(&r, &deploy("ns", "c", 9))),
+        );
         s.apply(id, StoreEvent::InitDone);
         let after = text(&mut s);
         assert!(!after.contains("name=\"b\""), "{after}");
         assert!(after.contains("name=\"c\"} 9\n"), "{after}");
-        assert_eq!((s.stream_stats(id).objects, s.stream_stats(id).series), (2, 4));
+        assert_eq!(
+            (s.stream_stats(id).objects, s.stream_stats(id).series),
+            (2, 4)
+        );
     }
 
     #[test]
@@ -590,18 +627,51 @@ mod tests {
         let mut s = Store::new();
         let id = s.add_stream();
         s.apply(id, StoreEvent::Init);
-        s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))));
-        s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "b", 1))));
+        s.apply(
+            id,
+            StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))),
+        );
+        s.apply(
+            id,
+            StoreEvent::InitApply(rendered(&r, &deploy("ns", "b", 1))),
+        );
         s.apply(id, StoreEvent::InitDone);
         s.apply(id, StoreEvent::Init);
-        s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))));
+        s.apply(
+            id,
+            StoreEvent::InitApply(rendered(&r, &deploy("ns", "a", 1))),
+        );
         // the list failed here; the watcher starts over
         s.apply(id, StoreEvent::Init);
-        s.apply(id, StoreEvent::InitApply(rendered(&r, &deploy("ns", "b", 1))));
+        s.apply(
+            id,
+            StoreEvent::InitApply(rendered(&r, &deploy("ns", "b", 1))),
+        );
         s.apply(id, StoreEvent::InitDone);
         let t = text(&mut s);
         assert!(!t.contains("name=\"a\""), "{t}");
         assert!(t.contains("name=\"b\""), "{t}");
+    }
+
+    #[test]
+    fn a_touched_object_survives_the_sweep() {
+        let r = renderer();
+        let mut s = Store::new();
+        let id = s.add_stream();
+        s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("ns", "a", 1))));
+        s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("ns", "b", 1))));
+        s.apply(id, StoreEvent::Init);
+        s.apply(
+            id,
+            StoreEvent::Touch(ObjectRef {
+                namespace: "ns".into(),
+                name: "a".into(),
+            }),
+        );
+        s.apply(id, StoreEvent::InitDone);
+        let t = text(&mut s);
+        assert!(t.contains("name=\"a\""), "{t}");
+        assert!(!t.contains("name=\"b\""), "{t}");
     }
 
     #[test]
@@ -619,7 +689,10 @@ mod tests {
         assert!(t.contains("namespace=\"b\""), "{t}");
         s.apply(two, StoreEvent::Clear);
         assert_eq!(text(&mut s), "");
-        assert_eq!((s.stream_stats(two).objects, s.stream_stats(two).series), (0, 0));
+        assert_eq!(
+            (s.stream_stats(two).objects, s.stream_stats(two).series),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -649,7 +722,10 @@ mod tests {
         let res = ResourceInfo::from_kind("Pod", "");
         let mut warned = Vec::new();
         let mut kept = 0;
-        for (i, phase) in ["Running", "Pending", "Failed", "Failed"].iter().enumerate() {
+        for (i, phase) in ["Running", "Pending", "Failed", "Failed"]
+            .iter()
+            .enumerate()
+        {
             let v = json!({"kind": "Pod", "metadata": {"name": format!("p{i}")},
                            "status": {"phase": phase}});
             let (o, w) = r.render(&v, &res, None).unwrap();

@@ -215,7 +215,12 @@ impl Telemetry {
                 for r in res {
                     for p in ["waiting", "syncing", "ready", "failed", "duplicate"] {
                         let v = f64::from(u8::from(r.phase.as_str() == p));
-                        sample(out, "resource_phase", &[("resource", &r.spec), ("phase", p)], v);
+                        sample(
+                            out,
+                            "resource_phase",
+                            &[("resource", &r.spec), ("phase", p)],
+                            v,
+                        );
                     }
                 }
             },
@@ -239,18 +244,30 @@ impl Telemetry {
                 }
             },
         );
-        family(out, "objects", "gauge", "Objects held, per resource.", |out| {
-            for r in res {
-                let n: usize = r.streams.iter().map(|s| s.objects).sum();
-                sample(out, "objects", &[("resource", &r.spec)], n as f64);
-            }
-        });
-        family(out, "series", "gauge", "Series exported, per resource.", |out| {
-            for r in res {
-                let n: usize = r.streams.iter().map(|s| s.series).sum();
-                sample(out, "series", &[("resource", &r.spec)], n as f64);
-            }
-        });
+        family(
+            out,
+            "objects",
+            "gauge",
+            "Objects held, per resource.",
+            |out| {
+                for r in res {
+                    let n: usize = r.streams.iter().map(|s| s.objects).sum();
+                    sample(out, "objects", &[("resource", &r.spec)], n as f64);
+                }
+            },
+        );
+        family(
+            out,
+            "series",
+            "gauge",
+            "Series exported, per resource.",
+            |out| {
+                for r in res {
+                    let n: usize = r.streams.iter().map(|s| s.series).sum();
+                    sample(out, "series", &[("resource", &r.spec)], n as f64);
+                }
+            },
+        );
         family(
             out,
             "dropped_series",
@@ -290,7 +307,12 @@ impl Telemetry {
             "Relists after the first list, and watches restarted at a new version.",
             |out| {
                 for r in res {
-                    sample(out, "watch_restarts_total", &[("resource", &r.spec)], r.restarts as f64);
+                    sample(
+                        out,
+                        "watch_restarts_total",
+                        &[("resource", &r.spec)],
+                        r.restarts as f64,
+                    );
                 }
             },
         );
@@ -315,7 +337,12 @@ impl Telemetry {
             "Objects that could not be flattened (their previous series are kept).",
             |out| {
                 for r in res {
-                    sample(out, "object_errors_total", &[("resource", &r.spec)], r.object_errors as f64);
+                    sample(
+                        out,
+                        "object_errors_total",
+                        &[("resource", &r.spec)],
+                        r.object_errors as f64,
+                    );
                 }
             },
         );
@@ -327,21 +354,39 @@ impl Telemetry {
             |out| {
                 for r in res {
                     if let Some(t) = r.last_event {
-                        sample(out, "last_event_timestamp_seconds", &[("resource", &r.spec)], unix(t));
+                        sample(
+                            out,
+                            "last_event_timestamp_seconds",
+                            &[("resource", &r.spec)],
+                            unix(t),
+                        );
                     }
                 }
             },
         );
         let s = self.scrapes;
-        family(out, "scrapes_total", "counter", "Scrapes of /metrics served.", |out| {
-            sample(out, "scrapes_total", &[], s.count as f64);
-        });
+        family(
+            out,
+            "scrapes_total",
+            "counter",
+            "Scrapes of /metrics served.",
+            |out| {
+                sample(out, "scrapes_total", &[], s.count as f64);
+            },
+        );
         family(
             out,
             "last_scrape_duration_seconds",
             "gauge",
             "Time the previous scrape took to assemble its body.",
-            |out| sample(out, "last_scrape_duration_seconds", &[], s.last_duration.as_secs_f64()),
+            |out| {
+                sample(
+                    out,
+                    "last_scrape_duration_seconds",
+                    &[],
+                    s.last_duration.as_secs_f64(),
+                )
+            },
         );
         family(
             out,
@@ -363,7 +408,14 @@ impl Telemetry {
                 "process_resident_memory_bytes",
                 "gauge",
                 "Resident memory of the process.",
-                |out| sample(out, "process_resident_memory_bytes", &[], p.rss_bytes as f64),
+                |out| {
+                    sample(
+                        out,
+                        "process_resident_memory_bytes",
+                        &[],
+                        p.rss_bytes as f64,
+                    )
+                },
             );
             family(
                 out,
@@ -377,7 +429,8 @@ impl Telemetry {
 }
 
 fn unix(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn family(out: &mut Vec<u8>, name: &str, kind: &str, help: &str, body: impl FnOnce(&mut Vec<u8>)) {
@@ -499,7 +552,10 @@ mod tests {
         t.resources[1].error("forbidden", "403 Forbidden".into());
         let err = t.readiness().unwrap_err();
         assert_eq!(err.len(), 1);
-        assert!(err[0].contains("pods: syncing") && err[0].contains("403"), "{err:?}");
+        assert!(
+            err[0].contains("pods: syncing") && err[0].contains("403"),
+            "{err:?}"
+        );
         t.resources[1].streams[0].synced = true;
         t.resources[1].update_phase();
         assert_eq!(t.readiness(), Ok(()));
@@ -520,7 +576,10 @@ mod tests {
         assert!(s.contains(
             "kube_field_exporter_resource_phase{resource=\"deploy\",phase=\"waiting\"} 1\n"
         ));
-        assert!(!s.contains("resource_info"), "no resolution, no info family");
+        assert!(
+            !s.contains("resource_info"),
+            "no resolution, no info family"
+        );
         assert!(!s.contains("watch_events_total"), "no events, no family");
     }
 }

@@ -1,0 +1,436 @@
+//! The `serve` command: the discovery loop that resolves `--resource` values and keeps
+//! one [`Watch`] per resource (and namespace) running, plus the HTTP server.
+//!
+//! Discovery runs at start and then every `discovery_interval`, and at once when a watch
+//! reports a 404. Each pass re-resolves every resource:
+//! - newly served (a CRD was installed): its watches start;
+//! - resolved to another version (a CRD's served versions moved): its watches restart at
+//!   the new version; the new list replaces the objects (nothing missing meanwhile);
+//! - no longer served (the CRD was removed): its watches stop, its objects are removed,
+//!   and it waits again;
+//! - not served yet: it waits (not fatal; shown on /readyz, the status page, logs and
+//!   `kube_field_exporter_resource_phase`).
+//!
+//! The first successful discovery is also where configuration errors that need the API
+//! are found, and they stop the exporter ([`ServeError`]): two resources whose kinds
+//! give one metric kind name (choose one with `--resource RES=NAME`), or a resource that
+//! cannot be listed and watched. Later, the same conditions only fail that resource.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::watcher;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch as signal};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::discovery::{
+    DiscoveredResource, Discovery, ResolveError, ResourceSpec, discover, resolve, resource_info,
+};
+use crate::flatten::{FlattenOptions, ResourceInfo};
+use crate::store::{Renderer, Store, StoreEvent};
+use crate::telemetry::{Phase, StreamStatus, Telemetry};
+use crate::watch::{Shared, Watch};
+
+/// The validated `serve` configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The resources to watch, deduplicated, in flag order.
+    pub specs: Vec<ResourceSpec>,
+    /// Namespaces to watch (empty: all).
+    pub namespaces: Vec<String>,
+    /// Label selector for every watch.
+    pub label_selector: Option<String>,
+    /// Field selector for every watch.
+    pub field_selector: Option<String>,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Flattening options.
+    pub options: FlattenOptions,
+    /// Time between discovery passes.
+    pub discovery_interval: Duration,
+    /// Page size of initial lists.
+    pub page_size: u32,
+}
+
+/// Why the exporter stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Two resources would write the same metric names.
+    #[error(
+        "--resource {a} ({a_full}) and --resource {b} ({b_full}) both give metric kind {metric_kind:?}: \
+         name one of them, e.g. --resource {b}={suggestion}"
+    )]
+    KindConflict {
+        /// First spec.
+        a: String,
+        /// What it resolved to.
+        a_full: String,
+        /// Second spec.
+        b: String,
+        /// What it resolved to.
+        b_full: String,
+        /// The shared metric kind.
+        metric_kind: String,
+        /// A name for the second.
+        suggestion: String,
+    },
+    /// A resource that cannot be watched.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+}
+
+/// A running exporter.
+pub struct Running {
+    /// The address the server listens on.
+    pub addr: SocketAddr,
+    /// Shared state (for tests and the binary).
+    pub shared: Arc<Shared>,
+    stop: signal::Sender<bool>,
+    supervisor: JoinHandle<Result<(), ServeError>>,
+    server: JoinHandle<()>,
+}
+
+impl Running {
+    /// Wait until the exporter fails (it does not stop by itself otherwise).
+    pub async fn wait(&mut self) -> Result<(), ServeError> {
+        match (&mut self.supervisor).await {
+            Ok(r) => r,
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Stop: finish in-flight scrapes, stop the watches.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.supervisor.abort();
+        let _ = self.supervisor.await;
+    }
+}
+
+/// Bind the listener and start discovery, the watches and the server.
+pub async fn start(cfg: ServeConfig, client: Client) -> Result<Running, ServeError> {
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let mut store = Store::new();
+    let per_resource = cfg.namespaces.len().max(1);
+    let streams = cfg
+        .specs
+        .iter()
+        .map(|_| (0..per_resource).map(|_| store.add_stream()).collect())
+        .collect();
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        telemetry: Mutex::new(Telemetry::new(cfg.specs.iter().map(|s| s.raw.as_str()))),
+        renderer: Renderer::new(cfg.options.clone()),
+        streams,
+    });
+    let (stop, stopped) = signal::channel(false);
+    let mut server_stop = stopped.clone();
+    let server = tokio::spawn(crate::server::serve(listener, shared.clone(), async move {
+        let _ = server_stop.wait_for(|s| *s).await;
+    }));
+    info!(%addr, "serving /metrics");
+    let supervisor = Supervisor {
+        cfg,
+        client,
+        shared: shared.clone(),
+        active: Vec::new(),
+        gone: Arc::new(Notify::new()),
+    };
+    let supervisor = tokio::spawn(supervisor.run(stopped));
+    Ok(Running {
+        addr,
+        shared,
+        stop,
+        supervisor,
+        server,
+    })
+}
+
+struct Active {
+    resolved: DiscoveredResource,
+    info: ResourceInfo,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Supervisor {
+    cfg: ServeConfig,
+    client: Client,
+    shared: Arc<Shared>,
+    /// Per spec: its running watches, if resolved.
+    active: Vec<Option<Active>>,
+    gone: Arc<Notify>,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut stopped: signal::Receiver<bool>) -> Result<(), ServeError> {
+        self.active = self.cfg.specs.iter().map(|_| None).collect();
+        let mut first = true;
+        let mut retry = Duration::from_millis(500);
+        loop {
+            let wait = match discover(&self.client).await {
+                Ok(d) => {
+                    for (gv, e) in &d.failed {
+                        warn!(group_version = %gv, error = %e, "discovery of a group version failed; its resources are skipped");
+                    }
+                    self.shared.telemetry().discovery_error = None;
+                    self.reconcile(&d, first)?;
+                    first = false;
+                    retry = Duration::from_millis(500);
+                    self.cfg.discovery_interval
+                }
+                Err(e) => {
+                    warn!(error = %e, "API discovery failed; retrying");
+                    let mut t = self.shared.telemetry();
+                    t.discovery_error = Some(e.to_string());
+                    for r in &mut t.resources {
+                        if r.phase == Phase::Waiting {
+                            r.reason = Some(format!("API discovery failed: {e}"));
+                        }
+                    }
+                    retry = (retry * 2).min(self.cfg.discovery_interval);
+                    retry
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.gone.notified() => {
+                    // Let a burst of 404s settle into one discovery pass.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                () = until_stopped(&mut stopped) => return Ok(()),
+            }
+        }
+    }
+
+    fn reconcile(&mut self, d: &Discovery, first: bool) -> Result<(), ServeError> {
+        for i in 0..self.cfg.specs.len() {
+            let spec = self.cfg.specs[i].clone();
+            match resolve(&spec, d) {
+                Ok(r) => self.resolved(i, &spec, r, first)?,
+                Err(e @ ResolveError::NotWatchable { .. }) => {
+                    if first {
+                        return Err(e.into());
+                    }
+                    self.stop(i, Phase::Failed, e.to_string());
+                }
+                Err(e @ ResolveError::NotFound(_)) => {
+                    if self.active[i].is_some() {
+                        warn!(resource = %spec, "no longer served by the API server; its series are removed until it is back");
+                    } else if first {
+                        info!(resource = %spec, "not served by the API server yet; waiting for it");
+                    }
+                    self.stop(i, Phase::Waiting, e.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn resolved(
+        &mut self,
+        i: usize,
+        spec: &ResourceSpec,
+        r: &DiscoveredResource,
+        first: bool,
+    ) -> Result<(), ServeError> {
+        if self.active[i].as_ref().is_some_and(|a| a.resolved == *r) {
+            return Ok(());
+        }
+        let same = |a: &DiscoveredResource| a.group == r.group && a.plural == r.plural;
+        if let Some(j) =
+            (0..i).find(|&j| self.active[j].as_ref().is_some_and(|a| same(&a.resolved)))
+        {
+            let other = self.cfg.specs[j].raw.clone();
+            if self.active[i].is_none() && first {
+                warn!(resource = %spec, same_as = %other, "the same resource is named twice; watched once");
+            }
+            self.stop(
+                i,
+                Phase::Duplicate,
+                format!("same resource as --resource {other}"),
+            );
+            return Ok(());
+        }
+        let info = resource_info(spec, r);
+        let conflict = self.active.iter().enumerate().find(|(j, a)| {
+            *j != i
+                && a.as_ref()
+                    .is_some_and(|a| a.info.metric_kind == info.metric_kind && !same(&a.resolved))
+        });
+        if let Some((j, Some(a))) = conflict {
+            let err = ServeError::KindConflict {
+                a: self.cfg.specs[j].raw.clone(),
+                a_full: a.resolved.full_name(),
+                b: spec.raw.clone(),
+                b_full: r.full_name(),
+                metric_kind: info.metric_kind.clone(),
+                suggestion: suggestion(r),
+            };
+            if first {
+                return Err(err);
+            }
+            warn!(error = %err, "resource not watched");
+            self.stop(i, Phase::Failed, err.to_string());
+            return Ok(());
+        }
+        let restarted = self.active[i].take();
+        if let Some(old) = &restarted {
+            info!(resource = %spec, from = %old.resolved.full_name(), to = %r.full_name(), "re-resolved; restarting its watches");
+        } else {
+            info!(resource = %spec, resolved = %r.full_name(), metric_kind = %info.metric_kind, "watching");
+        }
+        let namespaces: Vec<Option<String>> = if r.namespaced && !self.cfg.namespaces.is_empty() {
+            self.cfg.namespaces.iter().cloned().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        let ids = self.shared.streams[i].clone();
+        {
+            let mut t = self.shared.telemetry();
+            let st = &mut t.resources[i];
+            if restarted.is_some() {
+                st.restarts += 1;
+            }
+            st.resolved = Some(r.full_name());
+            st.kind = Some((r.kind.clone(), info.metric_kind.clone()));
+            st.phase = Phase::Syncing;
+            st.reason = Some("initial list in progress".into());
+            st.streams = namespaces
+                .iter()
+                .map(|ns| StreamStatus {
+                    namespace: ns.clone(),
+                    ..StreamStatus::default()
+                })
+                .collect();
+        }
+        // Streams this resolution does not use (a cluster-scoped resource with
+        // --namespace) hold nothing.
+        {
+            let mut store = self.shared.store();
+            for id in &ids[namespaces.len()..] {
+                store.apply(*id, StoreEvent::Clear);
+            }
+        }
+        let ar = r.api_resource();
+        let mut config = watcher::Config::default().page_size(self.cfg.page_size);
+        if let Some(l) = &self.cfg.label_selector {
+            config = config.labels(l);
+        }
+        if let Some(f) = &self.cfg.field_selector {
+            config = config.fields(f);
+        }
+        let tasks = namespaces
+            .iter()
+            .enumerate()
+            .map(|(k, ns)| {
+                let api: Api<DynamicObject> = match ns {
+                    Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+                    None => Api::all_with(self.client.clone(), &ar),
+                };
+                let label = match ns {
+                    Some(ns) => format!("{}@{ns}", spec.raw),
+                    None => spec.raw.clone(),
+                };
+                let w = Watch {
+                    shared: self.shared.clone(),
+                    resource: i,
+                    index: k,
+                    stream: ids[k],
+                    info: info.clone(),
+                    api,
+                    config: config.clone(),
+                    gone: self.gone.clone(),
+                    label,
+                };
+                tokio::spawn(w.run())
+            })
+            .collect();
+        self.active[i] = Some(Active {
+            resolved: r.clone(),
+            info,
+            tasks,
+        });
+        Ok(())
+    }
+
+    /// Stop resource `i`'s watches (if any), remove its objects, set its phase.
+    fn stop(&mut self, i: usize, phase: Phase, reason: String) {
+        if self.active[i].take().is_some() {
+            let mut store = self.shared.store();
+            for id in &self.shared.streams[i] {
+                store.apply(*id, StoreEvent::Clear);
+            }
+        }
+        let mut t = self.shared.telemetry();
+        let st = &mut t.resources[i];
+        st.resolved = None;
+        st.kind = None;
+        st.phase = phase;
+        st.reason = Some(reason);
+        st.streams.clear();
+    }
+}
+
+async fn until_stopped(rx: &mut signal::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// A metric kind name to suggest for a conflicting resource: kind and the group's first
+/// label, lowercased (`Service` of `serving.knative.dev` → `service_serving`).
+fn suggestion(r: &DiscoveredResource) -> String {
+    let first = r.group.split('.').next().unwrap_or("core");
+    let first: String = first
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!(
+        "{}_{}",
+        r.kind.to_ascii_lowercase(),
+        if first.is_empty() {
+            "core".into()
+        } else {
+            first
+        }
+    )
+}
+
+/// Remove repeated specs (same text), keeping the first.
+pub fn dedup_specs(specs: Vec<ResourceSpec>) -> Vec<ResourceSpec> {
+    let mut seen = HashSet::new();
+    specs
+        .into_iter()
+        .filter(|s| seen.insert(s.raw.to_ascii_lowercase()))
+        .collect()
+}

@@ -1,0 +1,265 @@
+//! One watch: kube-runtime's `watcher` on `Api<DynamicObject>` for one resource (in one
+//! namespace or all), its events rendered and applied to the store.
+//!
+//! Semantics: `Init`/`InitApply`/`InitDone` map one to one onto the store's relist
+//! cycle (see [`crate::store`]); `Apply` and `Delete` replace or remove one object.
+//! Rendering happens before the store lock is taken. Errors never end the watch: the
+//! stream is wrapped in kube-runtime's default backoff and retried forever; each error
+//! is counted by reason, kept as the resource's last error, and logged. A 404 (the
+//! resource stopped being served, e.g. its CRD was removed or its version is no longer
+//! served) also wakes the discovery loop so the resource is re-resolved at once. An
+//! object that cannot be flattened is logged and counted; its previous lines are kept.
+
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use crate::flatten::ResourceInfo;
+use crate::store::{ObjectRef, Renderer, Store, StoreEvent, StreamId};
+use crate::telemetry::{Phase, Telemetry};
+
+/// State shared by the watchers and the server, each part behind its own short lock
+/// (never both at once, never across an await).
+#[derive(Debug)]
+pub struct Shared {
+    /// The rendered objects.
+    pub store: Mutex<Store>,
+    /// Per-resource state and counters.
+    pub telemetry: Mutex<Telemetry>,
+    /// Flattening and encoding.
+    pub renderer: Renderer,
+    /// The store streams of each resource (index as in `Telemetry::resources`).
+    pub streams: Vec<Vec<StreamId>>,
+}
+
+impl Shared {
+    /// Lock the store (a poisoned lock is used as is: the store's invariants hold
+    /// between calls).
+    pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lock the telemetry.
+    pub fn telemetry(&self) -> std::sync::MutexGuard<'_, Telemetry> {
+        self.telemetry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Copy the store's per-stream sizes into the telemetry.
+    pub fn copy_stats(&self, t: &mut Telemetry, stats: &[Vec<crate::store::StreamStats>]) {
+        for (r, s) in t.resources.iter_mut().zip(stats) {
+            for (status, st) in r.streams.iter_mut().zip(s) {
+                status.objects = st.objects;
+                status.series = st.series;
+                status.dropped = st.dropped;
+            }
+        }
+    }
+
+    /// Every stream's size, read under the store lock.
+    pub fn stream_stats(&self, store: &Store) -> Vec<Vec<crate::store::StreamStats>> {
+        self.streams
+            .iter()
+            .map(|ids| ids.iter().map(|id| store.stream_stats(*id)).collect())
+            .collect()
+    }
+}
+
+/// Objects listed between progress log lines during an initial list.
+const PROGRESS_EVERY: u64 = 10_000;
+
+/// One watch (see the module docs).
+#[derive(Clone)]
+pub struct Watch {
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// Index of the resource in the telemetry.
+    pub resource: usize,
+    /// Index of the stream within the resource.
+    pub index: usize,
+    /// The store stream.
+    pub stream: StreamId,
+    /// The flattener's view of the resource.
+    pub info: ResourceInfo,
+    /// The API to watch.
+    pub api: Api<DynamicObject>,
+    /// Watcher configuration (selectors, page size).
+    pub config: watcher::Config,
+    /// Woken on a 404.
+    pub gone: Arc<Notify>,
+    /// Label for logs: the spec, and the namespace if any.
+    pub label: String,
+}
+
+impl Watch {
+    /// Run until aborted.
+    pub async fn run(self) {
+        let mut events = watcher::watcher(self.api.clone(), self.config.clone())
+            .default_backoff()
+            .boxed();
+        let mut inits = 0u64;
+        let mut listed = 0u64;
+        while let Some(item) = events.next().await {
+            match item {
+                Ok(Event::Init) => {
+                    inits += 1;
+                    listed = 0;
+                    self.shared.store().apply(self.stream, StoreEvent::Init);
+                    let mut t = self.shared.telemetry();
+                    let r = &mut t.resources[self.resource];
+                    r.event("init");
+                    if inits > 1 {
+                        r.restarts += 1;
+                    }
+                    r.streams[self.index].listed = 0;
+                    debug!(resource = %self.label, "initial list started");
+                }
+                Ok(Event::InitApply(obj)) => {
+                    listed += 1;
+                    self.upsert(obj, true);
+                    let mut t = self.shared.telemetry();
+                    t.resources[self.resource].streams[self.index].listed = listed;
+                    if listed % PROGRESS_EVERY == 0 {
+                        info!(resource = %self.label, listed, "initial list in progress");
+                    }
+                }
+                Ok(Event::InitDone) => {
+                    self.shared.store().apply(self.stream, StoreEvent::InitDone);
+                    let mut t = self.shared.telemetry();
+                    let r = &mut t.resources[self.resource];
+                    r.event("init_done");
+                    let first = !r.streams[self.index].synced;
+                    r.streams[self.index].synced = true;
+                    r.update_phase();
+                    if first {
+                        info!(resource = %self.label, objects = listed, "initial list complete");
+                    } else {
+                        debug!(resource = %self.label, objects = listed, "relist complete");
+                    }
+                }
+                Ok(Event::Apply(obj)) => self.upsert(obj, false),
+                Ok(Event::Delete(obj)) => {
+                    let value = to_value(&obj);
+                    if let Some(key) = value.as_ref().and_then(ObjectRef::of) {
+                        self.shared
+                            .store()
+                            .apply(self.stream, StoreEvent::Delete(key));
+                    }
+                    self.shared.telemetry().resources[self.resource].event("delete");
+                }
+                Err(e) => self.error(&e),
+            }
+        }
+    }
+
+    fn upsert(&self, obj: DynamicObject, listing: bool) {
+        let kind = if listing { "init_apply" } else { "apply" };
+        let value = to_value(&obj);
+        let key = value.as_ref().and_then(ObjectRef::of);
+        let rendered = value
+            .as_ref()
+            .ok_or_else(|| "not serialisable".to_string())
+            .and_then(|v| {
+                self.shared
+                    .renderer
+                    .render(v, &self.info, None)
+                    .map_err(|e| e.to_string())
+            });
+        match rendered {
+            Ok((r, capped)) => {
+                let ev = if listing {
+                    StoreEvent::InitApply(r)
+                } else {
+                    StoreEvent::Apply(r)
+                };
+                self.shared.store().apply(self.stream, ev);
+                let mut t = self.shared.telemetry();
+                t.resources[self.resource].event(kind);
+                drop(t);
+                for family in capped {
+                    warn!(
+                        resource = %self.label,
+                        family,
+                        cap = self.shared.renderer.options().enum_cap,
+                        "more distinct enum values than the cap; further values are dropped \
+                         (raise --enum-cap, or --exclude the field)"
+                    );
+                }
+            }
+            Err(e) => {
+                let name = key
+                    .as_ref()
+                    .map_or_else(|| "<unnamed>".into(), |k| k.to_string());
+                warn!(resource = %self.label, object = %name, error = %e, "object not exported");
+                if let (true, Some(k)) = (listing, key) {
+                    // Keep what was served for it through the relist's sweep.
+                    self.shared.store().apply(self.stream, StoreEvent::Touch(k));
+                }
+                let mut t = self.shared.telemetry();
+                let r = &mut t.resources[self.resource];
+                r.event(kind);
+                r.object_errors += 1;
+            }
+        }
+    }
+
+    fn error(&self, e: &watcher::Error) {
+        let (reason, code) = classify(e);
+        let message = e.to_string();
+        {
+            let mut t = self.shared.telemetry();
+            let r = &mut t.resources[self.resource];
+            r.error(reason, message.clone());
+            if r.phase == Phase::Syncing {
+                r.reason = Some(format!("{reason}: {message}"));
+            }
+        }
+        match code {
+            Some(403) | Some(401) => {
+                warn!(resource = %self.label, reason, error = %message, "watch not permitted (check RBAC); retrying with backoff")
+            }
+            Some(404) => {
+                warn!(resource = %self.label, error = %message, "resource not found; re-resolving");
+                self.gone.notify_one();
+            }
+            Some(410) => debug!(resource = %self.label, "resource version expired; relisting"),
+            _ => {
+                warn!(resource = %self.label, reason, error = %message, "watch error; retrying with backoff")
+            }
+        }
+    }
+}
+
+fn to_value(obj: &DynamicObject) -> Option<Value> {
+    serde_json::to_value(obj).ok()
+}
+
+/// A watch error's reason label and HTTP status code, if any.
+pub fn classify(e: &watcher::Error) -> (&'static str, Option<u16>) {
+    let code = match e {
+        watcher::Error::InitialListFailed(k)
+        | watcher::Error::WatchStartFailed(k)
+        | watcher::Error::WatchFailed(k) => match k {
+            kube::Error::Api(s) => Some(s.code),
+            _ => None,
+        },
+        watcher::Error::WatchError(s) => Some(s.code),
+        watcher::Error::NoResourceVersion => return ("no_resource_version", None),
+    };
+    let reason = match code {
+        Some(401) => "unauthorized",
+        Some(403) => "forbidden",
+        Some(404) => "not_found",
+        Some(410) => "expired",
+        Some(429) => "throttled",
+        Some(c) if c >= 500 => "server_error",
+        Some(_) => "api_error",
+        None => "transport",
+    };
+    (reason, code)
+}

@@ -148,7 +148,7 @@ async fn run_serve(cmd: ServeCommand) -> ExitCode {
     tokio::select! {
         r = running.wait() => match r {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e @ (ServeError::KindConflict { .. } | ServeError::Resolve(_))) => {
+            Err(e @ (ServeError::KindConflict(_) | ServeError::Resolve(_))) => {
                 tracing::error!("{e}");
                 ExitCode::from(2)
             }

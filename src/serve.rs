@@ -70,27 +70,32 @@ pub enum ServeError {
         source: std::io::Error,
     },
     /// Two resources would write the same metric names.
-    #[error(
-        "--resource {a} ({a_full}) and --resource {b} ({b_full}) both give metric kind {metric_kind:?}: \
-         name one of them, e.g. --resource {b}={suggestion}"
-    )]
-    KindConflict {
-        /// First spec.
-        a: String,
-        /// What it resolved to.
-        a_full: String,
-        /// Second spec.
-        b: String,
-        /// What it resolved to.
-        b_full: String,
-        /// The shared metric kind.
-        metric_kind: String,
-        /// A name for the second.
-        suggestion: String,
-    },
+    #[error(transparent)]
+    KindConflict(Box<KindConflict>),
     /// A resource that cannot be watched.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+}
+
+/// Two resources whose kinds give one metric kind name.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--resource {a} ({a_full}) and --resource {b} ({b_full}) both give metric kind {metric_kind:?}: \
+     name one of them, e.g. --resource {b}={suggestion}"
+)]
+pub struct KindConflict {
+    /// First spec.
+    pub a: String,
+    /// What it resolved to.
+    pub a_full: String,
+    /// Second spec.
+    pub b: String,
+    /// What it resolved to.
+    pub b_full: String,
+    /// The shared metric kind.
+    pub metric_kind: String,
+    /// A name for the second.
+    pub suggestion: String,
 }
 
 /// A running exporter.
@@ -100,25 +105,29 @@ pub struct Running {
     /// Shared state (for tests and the binary).
     pub shared: Arc<Shared>,
     stop: signal::Sender<bool>,
-    supervisor: JoinHandle<Result<(), ServeError>>,
+    supervisor: Option<JoinHandle<Result<(), ServeError>>>,
     server: JoinHandle<()>,
 }
 
 impl Running {
     /// Wait until the exporter fails (it does not stop by itself otherwise).
     pub async fn wait(&mut self) -> Result<(), ServeError> {
-        match (&mut self.supervisor).await {
-            Ok(r) => r,
-            Err(_) => Ok(()),
-        }
+        let Some(handle) = self.supervisor.as_mut() else {
+            return Ok(());
+        };
+        let r = handle.await;
+        self.supervisor = None;
+        r.unwrap_or(Ok(()))
     }
 
     /// Stop: finish in-flight scrapes, stop the watches.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.server.await;
-        self.supervisor.abort();
-        let _ = self.supervisor.await;
+        if let Some(s) = self.supervisor {
+            s.abort();
+            let _ = s.await;
+        }
     }
 }
 
@@ -165,7 +174,7 @@ pub async fn start(cfg: ServeConfig, client: Client) -> Result<Running, ServeErr
         addr,
         shared,
         stop,
-        supervisor,
+        supervisor: Some(supervisor),
         server,
     })
 }
@@ -290,14 +299,14 @@ impl Supervisor {
                     .is_some_and(|a| a.info.metric_kind == info.metric_kind && !same(&a.resolved))
         });
         if let Some((j, Some(a))) = conflict {
-            let err = ServeError::KindConflict {
+            let err = ServeError::KindConflict(Box::new(KindConflict {
                 a: self.cfg.specs[j].raw.clone(),
                 a_full: a.resolved.full_name(),
                 b: spec.raw.clone(),
                 b_full: r.full_name(),
                 metric_kind: info.metric_kind.clone(),
                 suggestion: suggestion(r),
-            };
+            }));
             if first {
                 return Err(err);
             }

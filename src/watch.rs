@@ -124,7 +124,7 @@ impl Watch {
                     self.upsert(obj, true);
                     let mut t = self.shared.telemetry();
                     t.resources[self.resource].streams[self.index].listed = listed;
-                    if listed % PROGRESS_EVERY == 0 {
+                    if listed.is_multiple_of(PROGRESS_EVERY) {
                         info!(resource = %self.label, listed, "initial list in progress");
                     }
                 }

@@ -9,10 +9,11 @@ use futures::{Stream, StreamExt};
 use kube::api::{Api, DynamicObject, ListParams, ResourceExt, WatchEvent, WatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Discovery};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
 use support::fake_api::{FakeApi, ResourceDef};
+use tokio::sync::mpsc;
 
 const STEP: Duration = Duration::from_secs(10);
 
@@ -39,7 +40,10 @@ fn widgets_def() -> ResourceDef {
 }
 
 fn deployments_ar() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+        "deployments",
+    )
 }
 
 fn dyn_api(api: &FakeApi, ar: &ApiResource) -> Api<DynamicObject> {
@@ -54,7 +58,10 @@ fn describe(ev: &Result<Event<DynamicObject>, watcher::Error>) -> String {
         Ok(Event::InitDone) => "InitDone".into(),
         Ok(Event::Apply(o)) => format!("Apply({})", o.name_any()),
         Ok(Event::Delete(o)) => format!("Delete({})", o.name_any()),
-        Err(e) => format!("Err({})", error_code(e).map_or_else(|| e.to_string(), |c| c.to_string())),
+        Err(e) => format!(
+            "Err({})",
+            error_code(e).map_or_else(|| e.to_string(), |c| c.to_string())
+        ),
     }
 }
 
@@ -68,16 +75,31 @@ fn error_code(e: &watcher::Error) -> Option<u16> {
     }
 }
 
-/// Read events until one equals `want`; returns everything read (including it).
-async fn read_until<S>(stream: &mut S, want: &str) -> Vec<String>
+/// The watcher driven on its own task (as the exporter does), its events described.
+struct Events(mpsc::UnboundedReceiver<String>);
+
+fn spawn_watcher<S>(stream: S) -> Events
 where
-    S: Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Unpin,
+    S: Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Send + 'static,
 {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = Box::pin(stream);
+        while let Some(ev) = stream.next().await {
+            if tx.send(describe(&ev)).is_err() {
+                break;
+            }
+        }
+    });
+    Events(rx)
+}
+
+/// Read events until one equals `want`; returns everything read (including it).
+async fn read_until(events: &mut Events, want: &str) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
-        match tokio::time::timeout(STEP, stream.next()).await {
-            Ok(Some(ev)) => {
-                let d = describe(&ev);
+        match tokio::time::timeout(STEP, events.0.recv()).await {
+            Ok(Some(d)) => {
                 seen.push(d.clone());
                 if d == want {
                     return seen;
@@ -96,7 +118,13 @@ fn names(list: &kube::core::ObjectList<DynamicObject>) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_paginates_with_limit_and_continue() {
     let fake = FakeApi::start().await;
-    for (ns, name) in [("b", "d3"), ("a", "d1"), ("b", "d4"), ("a", "d0"), ("a", "d2")] {
+    for (ns, name) in [
+        ("b", "d3"),
+        ("a", "d1"),
+        ("b", "d4"),
+        ("a", "d0"),
+        ("a", "d2"),
+    ] {
         fake.apply(deployment(ns, name, json!({})));
     }
     let discovery = tokio::time::timeout(STEP, Discovery::new(fake.client()).run())
@@ -113,7 +141,10 @@ async fn list_paginates_with_limit_and_continue() {
     let mut pages = Vec::new();
     let mut rvs = Vec::new();
     loop {
-        let page = tokio::time::timeout(STEP, api.list(&lp)).await.unwrap().expect("list page");
+        let page = tokio::time::timeout(STEP, api.list(&lp))
+            .await
+            .unwrap()
+            .expect("list page");
         pages.push(names(&page));
         rvs.push(page.metadata.resource_version.clone().unwrap());
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -122,17 +153,29 @@ async fn list_paginates_with_limit_and_continue() {
         }
     }
     assert_eq!(pages, vec![vec!["d0", "d1"], vec!["d2", "d3"], vec!["d4"]]);
-    assert!(rvs.iter().all(|rv| rv == &rvs[0]), "one snapshot rv: {rvs:?}");
+    assert!(
+        rvs.iter().all(|rv| rv == &rvs[0]),
+        "one snapshot rv: {rvs:?}"
+    );
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 3, "{reqs:?}");
-    assert_eq!(reqs[0], "GET /apis/apps/v1/deployments?&limit=2", "{reqs:?}");
-    assert!(reqs[1..].iter().all(|r| r.contains("limit=2&continue=")), "{reqs:?}");
+    assert_eq!(
+        reqs[0], "GET /apis/apps/v1/deployments?&limit=2",
+        "{reqs:?}"
+    );
+    assert!(
+        reqs[1..].iter().all(|r| r.contains("limit=2&continue=")),
+        "{reqs:?}"
+    );
 
     // Items carry the apiVersion/kind; namespaced listing filters.
     let page = api.list(&ListParams::default()).await.unwrap();
     assert_eq!(page.items[0].types.as_ref().unwrap().api_version, "apps/v1");
     let ns_api: Api<DynamicObject> = Api::namespaced_with(fake.client(), "b", &ar);
-    assert_eq!(names(&ns_api.list(&ListParams::default()).await.unwrap()), vec!["d3", "d4"]);
+    assert_eq!(
+        names(&ns_api.list(&ListParams::default()).await.unwrap()),
+        vec!["d3", "d4"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +196,10 @@ async fn continue_token_is_a_consistent_snapshot_and_expires() {
         .await
         .unwrap();
     assert_eq!(names(&second), vec!["c", "d"]);
-    assert_eq!(second.metadata.resource_version, first.metadata.resource_version);
+    assert_eq!(
+        second.metadata.resource_version,
+        first.metadata.resource_version
+    );
 
     fake.expire_history();
     let err = api
@@ -174,12 +220,23 @@ async fn discovery_finds_short_names_and_new_crds() {
     let deploy = apps
         .resources
         .iter()
-        .find(|r| r.short_names.as_ref().is_some_and(|s| s.iter().any(|n| n == "deploy")))
+        .find(|r| {
+            r.short_names
+                .as_ref()
+                .is_some_and(|s| s.iter().any(|n| n == "deploy"))
+        })
         .expect("a resource with short name deploy");
-    assert_eq!((deploy.name.as_str(), deploy.kind.as_str()), ("deployments", "Deployment"));
+    assert_eq!(
+        (deploy.name.as_str(), deploy.kind.as_str()),
+        ("deployments", "Deployment")
+    );
     assert!(deploy.namespaced);
     let core = client.list_core_api_resources("v1").await.unwrap();
-    let nodes = core.resources.iter().find(|r| r.name == "nodes").expect("nodes");
+    let nodes = core
+        .resources
+        .iter()
+        .find(|r| r.name == "nodes")
+        .expect("nodes");
     assert!(!nodes.namespaced);
 
     let d = Discovery::new(client.clone()).run().await.unwrap();
@@ -201,11 +258,23 @@ async fn discovery_finds_short_names_and_new_crds() {
     );
 
     // Aggregated discovery agrees.
-    let agg = Discovery::new(client.clone()).run_aggregated().await.unwrap();
-    assert!(agg.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).is_some());
-    assert!(agg.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Pod")).is_some());
+    let agg = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    assert!(
+        agg.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
+            .is_some()
+    );
+    assert!(
+        agg.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Pod"))
+            .is_some()
+    );
 
-    let unknown = client.list_api_group_resources("nope.io/v1").await.expect_err("404");
+    let unknown = client
+        .list_api_group_resources("nope.io/v1")
+        .await
+        .expect_err("404");
     assert!(matches!(unknown, kube::Error::Api(s) if s.code == 404 && s.reason == "NotFound"));
     let info = client.apiserver_version().await.unwrap();
     assert_eq!((info.major.as_str(), info.minor.as_str()), ("1", "33"));
@@ -217,9 +286,12 @@ async fn watcher_sees_init_then_apply_and_delete() {
     fake.apply(deployment("default", "b", json!({})));
     fake.apply(deployment("default", "a", json!({})));
     let api = dyn_api(&fake, &deployments_ar());
-    let mut w = watcher(api, watcher::Config::default()).boxed();
+    let mut w = spawn_watcher(watcher(api, watcher::Config::default()));
     let init = read_until(&mut w, "InitDone").await;
-    assert_eq!(init, vec!["Init", "InitApply(a)", "InitApply(b)", "InitDone"]);
+    assert_eq!(
+        init,
+        vec!["Init", "InitApply(a)", "InitApply(b)", "InitDone"]
+    );
     fake.wait_for_watches(1).await;
 
     fake.apply(deployment("default", "c", json!({})));
@@ -232,11 +304,13 @@ async fn watcher_sees_init_then_apply_and_delete() {
 
     let reqs = fake.requests();
     assert!(
-        reqs.iter().any(|r| r.starts_with("GET /apis/apps/v1/deployments?&limit=500")),
+        reqs.iter()
+            .any(|r| r.starts_with("GET /apis/apps/v1/deployments?&limit=500")),
         "{reqs:?}"
     );
     assert!(
-        reqs.iter().any(|r| r.contains("watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=")),
+        reqs.iter().any(|r| r
+            .contains("watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=")),
         "{reqs:?}"
     );
 }
@@ -255,7 +329,7 @@ async fn watcher_paginates_its_initial_list() {
         fake.apply(deployment("default", &format!("d{i}"), json!({})));
     }
     let api = dyn_api(&fake, &deployments_ar());
-    let mut w = watcher(api, watcher::Config::default().page_size(2)).boxed();
+    let mut w = spawn_watcher(watcher(api, watcher::Config::default().page_size(2)));
     let init = read_until(&mut w, "InitDone").await;
     assert_eq!(init.len(), 7, "{init:?}");
     let lists: Vec<String> = fake
@@ -264,7 +338,11 @@ async fn watcher_paginates_its_initial_list() {
         .filter(|r| r.contains("limit=2"))
         .collect();
     assert_eq!(lists.len(), 3, "{lists:?}");
-    assert_eq!(lists.iter().filter(|r| r.contains("continue=")).count(), 2, "{lists:?}");
+    assert_eq!(
+        lists.iter().filter(|r| r.contains("continue=")).count(),
+        2,
+        "{lists:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +350,7 @@ async fn dropped_watch_resumes_without_relist() {
     let fake = FakeApi::start().await;
     fake.apply(deployment("default", "a", json!({})));
     let api = dyn_api(&fake, &deployments_ar());
-    let mut w = watcher(api, watcher::Config::default()).boxed();
+    let mut w = spawn_watcher(watcher(api, watcher::Config::default()));
     read_until(&mut w, "InitDone").await;
     fake.wait_for_watches(1).await;
     fake.drop_watches();
@@ -282,7 +360,11 @@ async fn dropped_watch_resumes_without_relist() {
     let seen = read_until(&mut w, "Apply(b)").await;
     assert!(!seen.contains(&"Init".to_string()), "no relist: {seen:?}");
     fake.wait_for_watches(1).await;
-    let watches = fake.requests().into_iter().filter(|r| r.contains("watch=true")).count();
+    let watches = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("watch=true"))
+        .count();
     assert!(watches >= 2, "re-watched: {:?}", fake.requests());
 }
 
@@ -291,7 +373,7 @@ async fn expired_history_makes_the_watcher_relist() {
     let fake = FakeApi::start().await;
     fake.apply(deployment("default", "a", json!({})));
     let api = dyn_api(&fake, &deployments_ar());
-    let mut w = watcher(api, watcher::Config::default()).boxed();
+    let mut w = spawn_watcher(watcher(api, watcher::Config::default()));
     read_until(&mut w, "InitDone").await;
     fake.wait_for_watches(1).await;
     fake.apply(deployment("default", "b", json!({})));
@@ -315,16 +397,34 @@ async fn raw_watch_from_expired_rv_gets_error_event_410() {
     let old = fake.apply(deployment("default", "a", json!({})));
     fake.expire_history();
     let api = dyn_api(&fake, &deployments_ar());
-    let mut s = api.watch(&WatchParams::default(), &old).await.unwrap().boxed();
-    let ev = tokio::time::timeout(STEP, s.next()).await.unwrap().unwrap().unwrap();
+    let mut s = api
+        .watch(&WatchParams::default(), &old)
+        .await
+        .unwrap()
+        .boxed();
+    let ev = tokio::time::timeout(STEP, s.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     match ev {
         WatchEvent::Error(e) => {
             assert_eq!((e.code, e.reason.as_str()), (410, "Expired"));
-            assert!(e.message.starts_with("too old resource version"), "{}", e.message);
+            assert!(
+                e.message.starts_with("too old resource version"),
+                "{}",
+                e.message
+            );
         }
         other => panic!("expected ERROR, got {other:?}"),
     }
-    assert!(tokio::time::timeout(STEP, s.next()).await.unwrap().is_none(), "then closed");
+    assert!(
+        tokio::time::timeout(STEP, s.next())
+            .await
+            .unwrap()
+            .is_none(),
+        "then closed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,7 +439,10 @@ async fn raw_watch_bookmarks_and_timeout() {
         .unwrap()
         .boxed();
     let mut kinds = Vec::new();
-    while let Some(ev) = tokio::time::timeout(STEP, s.next()).await.expect("closes in time") {
+    while let Some(ev) = tokio::time::timeout(STEP, s.next())
+        .await
+        .expect("closes in time")
+    {
         kinds.push(match ev.unwrap() {
             WatchEvent::Added(o) => format!("ADDED {}", o.name_any()),
             WatchEvent::Bookmark(b) => {
@@ -350,9 +453,16 @@ async fn raw_watch_bookmarks_and_timeout() {
         });
     }
     let took = start.elapsed();
-    assert_eq!(kinds[..2], ["ADDED a".to_string(), "BOOKMARK".to_string()], "{kinds:?}");
+    assert_eq!(
+        kinds[..2],
+        ["ADDED a".to_string(), "BOOKMARK".to_string()],
+        "{kinds:?}"
+    );
     assert!(kinds.len() >= 3, "a bookmark each second: {kinds:?}");
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,11 +470,18 @@ async fn streaming_list_watcher() {
     let fake = FakeApi::start().await;
     fake.apply(deployment("default", "a", json!({})));
     let api = dyn_api(&fake, &deployments_ar());
-    let mut w = watcher(api, watcher::Config::default().streaming_lists()).boxed();
-    assert_eq!(read_until(&mut w, "InitDone").await, vec!["Init", "InitApply(a)", "InitDone"]);
+    let mut w = spawn_watcher(watcher(api, watcher::Config::default().streaming_lists()));
+    assert_eq!(
+        read_until(&mut w, "InitDone").await,
+        vec!["Init", "InitApply(a)", "InitDone"]
+    );
     fake.apply(deployment("default", "b", json!({})));
     read_until(&mut w, "Apply(b)").await;
-    assert!(fake.requests().iter().any(|r| r.contains("sendInitialEvents=true")));
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.contains("sendInitialEvents=true"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,7 +490,7 @@ async fn one_500_then_recovery_with_backoff() {
     fake.apply(deployment("default", "a", json!({})));
     fake.fail("deployments", 500, Some(1));
     let api = dyn_api(&fake, &deployments_ar());
-    let mut w = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut w = spawn_watcher(watcher(api, watcher::Config::default()).default_backoff());
     let seen = read_until(&mut w, "InitDone").await;
     assert_eq!(
         seen,
@@ -392,21 +509,33 @@ async fn forbidden_resource_gives_403() {
         match api.list(&ListParams::default()).await {
             Err(kube::Error::Api(s)) => {
                 assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
-                assert!(s.message.contains("cannot list resource \"deployments\""), "{}", s.message);
+                assert!(
+                    s.message.contains("cannot list resource \"deployments\""),
+                    "{}",
+                    s.message
+                );
             }
             other => panic!("expected 403, got {other:?}"),
         }
     }
-    let mut w = watcher(api.clone(), watcher::Config::default()).boxed();
-    assert_eq!(read_until(&mut w, "Err(403)").await, vec!["Init", "Err(403)"]);
+    let mut w = spawn_watcher(watcher(api.clone(), watcher::Config::default()));
+    assert_eq!(
+        read_until(&mut w, "Err(403)").await,
+        vec!["Init", "Err(403)"]
+    );
     // Other resources are unaffected; clearing restores access.
     let pods: Api<DynamicObject> = Api::all_with(
         fake.client(),
         &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Pod"), "pods"),
     );
-    pods.list(&ListParams::default()).await.expect("pods still listable");
+    pods.list(&ListParams::default())
+        .await
+        .expect("pods still listable");
     fake.clear_faults();
-    assert_eq!(names(&api.list(&ListParams::default()).await.unwrap()), vec!["a"]);
+    assert_eq!(
+        names(&api.list(&ListParams::default()).await.unwrap()),
+        vec!["a"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -420,7 +549,7 @@ async fn removed_resource_deletes_objects_and_404s() {
         "widgets",
     );
     let api = dyn_api(&fake, &ar);
-    let mut w = watcher(api.clone(), watcher::Config::default()).boxed();
+    let mut w = spawn_watcher(watcher(api.clone(), watcher::Config::default()));
     read_until(&mut w, "InitDone").await;
     fake.wait_for_watches(1).await;
 
@@ -455,14 +584,26 @@ async fn set_versions_rewrites_api_version_and_closes_old_watches() {
 
     fake.set_versions("example.com", "widgets", &["v1", "v2"], "v2");
     let d = Discovery::new(fake.client()).run().await.unwrap();
-    assert_eq!(d.get("example.com").unwrap().preferred_version_or_latest(), "v2");
-    let at_v2 = dyn_api(&fake, &v2).list(&ListParams::default()).await.unwrap();
-    assert_eq!(at_v2.items[0].types.as_ref().unwrap().api_version, "example.com/v2");
+    assert_eq!(
+        d.get("example.com").unwrap().preferred_version_or_latest(),
+        "v2"
+    );
+    let at_v2 = dyn_api(&fake, &v2)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        at_v2.items[0].types.as_ref().unwrap().api_version,
+        "example.com/v2"
+    );
     assert_eq!(fake.open_watches(), 1, "v1 still served");
 
     fake.set_versions("example.com", "widgets", &["v2"], "v2");
     loop {
-        match tokio::time::timeout(STEP, raw.next()).await.expect("v1 watch closed in time") {
+        match tokio::time::timeout(STEP, raw.next())
+            .await
+            .expect("v1 watch closed in time")
+        {
             None => break,
             Some(Ok(WatchEvent::Bookmark(_))) => {}
             Some(other) => panic!("unexpected {other:?}"),
@@ -497,8 +638,16 @@ async fn delay_stalls_every_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectors_filter_lists_and_watches() {
     let fake = FakeApi::start().await;
-    fake.apply(deployment("default", "web", json!({"app": "web", "tier": "front"})));
-    fake.apply(deployment("default", "db", json!({"app": "db", "tier": "back"})));
+    fake.apply(deployment(
+        "default",
+        "web",
+        json!({"app": "web", "tier": "front"}),
+    ));
+    fake.apply(deployment(
+        "default",
+        "db",
+        json!({"app": "db", "tier": "back"}),
+    ));
     fake.apply(deployment("other", "cache", json!({"app": "cache"})));
     let api = dyn_api(&fake, &deployments_ar());
     let list = |sel: &str| {
@@ -508,10 +657,14 @@ async fn selectors_filter_lists_and_watches() {
     };
     assert_eq!(list("app=web").await, vec!["web"]);
     assert_eq!(list("app==db").await, vec!["db"]);
-    assert_eq!(list("app!=web").await, vec!["cache", "db"]);
+    assert_eq!(
+        list("app!=web").await,
+        vec!["db", "cache"],
+        "sorted by namespace/name"
+    );
     assert_eq!(list("tier").await, vec!["db", "web"]);
     assert_eq!(list("!tier").await, vec!["cache"]);
-    assert_eq!(list("app in (web, cache)").await, vec!["cache", "web"]);
+    assert_eq!(list("app in (web, cache)").await, vec!["web", "cache"]);
     assert_eq!(list("app notin (web,cache),tier").await, vec!["db"]);
     let fields = |sel: &str| {
         let api = api.clone();
@@ -519,17 +672,38 @@ async fn selectors_filter_lists_and_watches() {
         async move { names(&api.list(&lp).await.unwrap()) }
     };
     assert_eq!(fields("metadata.namespace=other").await, vec!["cache"]);
-    assert_eq!(fields("metadata.name!=db,metadata.namespace==default").await, vec!["web"]);
+    assert_eq!(
+        fields("metadata.name!=db,metadata.namespace==default").await,
+        vec!["web"]
+    );
     let bad = api.list(&ListParams::default().labels("a in b)")).await;
     assert!(matches!(bad, Err(kube::Error::Api(s)) if s.code == 400));
 
-    let mut w = watcher(api.clone(), watcher::Config::default().labels("tier=front")).boxed();
-    assert_eq!(read_until(&mut w, "InitDone").await, vec!["Init", "InitApply(web)", "InitDone"]);
+    let mut w = spawn_watcher(watcher(
+        api.clone(),
+        watcher::Config::default().labels("tier=front"),
+    ));
+    assert_eq!(
+        read_until(&mut w, "InitDone").await,
+        vec!["Init", "InitApply(web)", "InitDone"]
+    );
     fake.wait_for_watches(1).await;
-    fake.apply(deployment("default", "db", json!({"app": "db", "tier": "front"})));
-    assert_eq!(read_until(&mut w, "Apply(db)").await, vec!["Apply(db)"], "started matching");
+    fake.apply(deployment(
+        "default",
+        "db",
+        json!({"app": "db", "tier": "front"}),
+    ));
+    assert_eq!(
+        read_until(&mut w, "Apply(db)").await,
+        vec!["Apply(db)"],
+        "started matching"
+    );
     fake.apply(deployment("default", "web", json!({"app": "web"})));
-    assert_eq!(read_until(&mut w, "Delete(web)").await, vec!["Delete(web)"], "stopped matching");
+    assert_eq!(
+        read_until(&mut w, "Delete(web)").await,
+        vec!["Delete(web)"],
+        "stopped matching"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,24 +712,36 @@ async fn apply_assigns_metadata_and_get_works() {
     let rv1 = fake.apply(deployment("default", "a", json!({})));
     let rv2 = fake.apply(deployment("default", "a", json!({"x": "y"})));
     assert!(rv2.parse::<u64>().unwrap() > rv1.parse::<u64>().unwrap());
-    let node = fake.apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "namespace": "x"}}));
+    let node = fake.apply(
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "namespace": "x"}}),
+    );
     assert!(!node.is_empty());
     let objs = fake.objects("apps", "deployments");
     assert_eq!(objs.len(), 1);
     let meta = &objs[0]["metadata"];
     assert_eq!(meta["resourceVersion"], json!(rv2));
     assert!(meta["uid"].as_str().is_some_and(|u| u.len() == 36));
-    assert!(meta["creationTimestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        meta["creationTimestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
 
     let api: Api<DynamicObject> = Api::namespaced_with(fake.client(), "default", &deployments_ar());
     let got = api.get("a").await.unwrap();
     assert_eq!(got.labels().get("x").map(String::as_str), Some("y"));
     assert!(matches!(api.get("zzz").await, Err(kube::Error::Api(s)) if s.code == 404));
     let nodes = fake.objects("", "nodes");
-    assert!(nodes[0]["metadata"].get("namespace").is_none(), "cluster-scoped");
+    assert!(
+        nodes[0]["metadata"].get("namespace").is_none(),
+        "cluster-scoped"
+    );
     // Typed access with k8s-openapi types works too.
     let typed: Api<k8s_openapi::api::apps::v1::Deployment> = Api::default_namespaced(fake.client());
-    assert_eq!(typed.get("a").await.unwrap().spec.unwrap().replicas, Some(1));
+    assert_eq!(
+        typed.get("a").await.unwrap().spec.unwrap().replicas,
+        Some(1)
+    );
     let meta_list = typed.list_metadata(&ListParams::default()).await.unwrap();
     assert_eq!(meta_list.items[0].name_any(), "a");
 }
@@ -563,7 +749,10 @@ async fn apply_assigns_metadata_and_get_works() {
 #[test]
 #[should_panic(expected = "is not registered")]
 fn apply_of_unknown_kind_panics() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let fake = FakeApi::start().await;
         fake.apply(widget("w"));
@@ -579,6 +768,84 @@ async fn kubeconfig_points_at_the_fake() {
         .await
         .unwrap();
     let client = kube::Client::try_from(config).unwrap();
-    assert_eq!(client.apiserver_version().await.unwrap().git_version, "v1.33.0");
+    assert_eq!(
+        client.apiserver_version().await.unwrap().git_version,
+        "v1.33.0"
+    );
     assert!(fake.requests().contains(&"GET /version".to_string()));
+}
+
+/// Raw HTTP/1.1 watch over a blocking socket: returns everything read before the server
+/// ended the connection, after calling `then` once the first event has arrived.
+async fn raw_watch(fake: &FakeApi, query: &str, then: impl FnOnce() + Send + 'static) -> String {
+    use std::io::{Read, Write};
+    let addr = fake.addr();
+    let request = format!(
+        "GET /apis/apps/v1/deployments?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+    );
+    let read = tokio::task::spawn_blocking(move || {
+        let mut sock = std::net::TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(STEP)).unwrap();
+        sock.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut then = Some(then);
+        loop {
+            match sock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!(
+                        "server did not end the connection: {}",
+                        String::from_utf8_lossy(&got)
+                    )
+                }
+                Err(_) => break, // reset
+            }
+            if String::from_utf8_lossy(&got).contains("\"ADDED\"")
+                && let Some(f) = then.take()
+            {
+                f();
+            }
+        }
+        String::from_utf8(got).unwrap()
+    });
+    tokio::time::timeout(STEP * 2, read).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drop_watches_cuts_the_connection_mid_stream() {
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "a", json!({})));
+    let f = fake.clone();
+    let dropped = raw_watch(&fake, "watch=1&resourceVersion=0", move || f.drop_watches()).await;
+    assert!(dropped.starts_with("HTTP/1.1 200 OK\r\n"), "{dropped}");
+    assert!(
+        dropped
+            .to_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{dropped}"
+    );
+    assert!(dropped.contains("\"ADDED\""), "{dropped}");
+    assert!(
+        !dropped.ends_with("0\r\n\r\n"),
+        "no terminating chunk: {dropped:?}"
+    );
+    assert_eq!(fake.open_watches(), 0);
+
+    // A watch that times out ends cleanly instead.
+    let timed_out = raw_watch(
+        &fake,
+        "watch=true&resourceVersion=0&timeoutSeconds=1",
+        || {},
+    )
+    .await;
+    assert!(timed_out.contains("\"ADDED\""), "{timed_out}");
+    assert!(
+        timed_out.ends_with("0\r\n\r\n"),
+        "terminating chunk: {timed_out:?}"
+    );
 }

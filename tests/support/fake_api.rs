@@ -224,7 +224,9 @@ impl State {
     /// The resource served at group/version/plural.
     fn find_served(&self, group: &str, version: &str, plural: &str) -> Option<usize> {
         self.resources.iter().position(|r| {
-            r.def.group == group && r.def.plural == plural && r.versions.iter().any(|v| v == version)
+            r.def.group == group
+                && r.def.plural == plural
+                && r.versions.iter().any(|v| v == version)
         })
     }
 
@@ -535,22 +537,21 @@ impl FakeApi {
             .as_str()
             .unwrap_or_else(|| panic!("fake api: apply: object has no kind: {obj}"))
             .to_string();
-        let name = obj["metadata"]["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| panic!("fake api: apply: object has no metadata.name: {obj}"))
-            .to_string();
+        assert!(
+            obj["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| !n.is_empty()),
+            "fake api: apply: object has no metadata.name: {obj}"
+        );
         let mut st = self.inner.lock();
-        let idx = st
-            .find_kind(group_of(&api_version), &kind)
-            .unwrap_or_else(|| {
-                let known = st.registered_kinds();
-                drop(st);
-                panic!(
-                    "fake api: apply: kind {kind} of apiVersion {api_version} is not registered \
-                     (call add_resource first); registered: {known:?}"
-                )
-            });
+        let Some(idx) = st.find_kind(group_of(&api_version), &kind) else {
+            let known = st.registered_kinds();
+            drop(st);
+            panic!(
+                "fake api: apply: kind {kind} of apiVersion {api_version} is not registered \
+                 (call add_resource first); registered: {known:?}"
+            )
+        };
         let namespaced = st.resources[idx].def.namespaced;
         let meta = obj["metadata"]
             .as_object_mut()
@@ -613,7 +614,13 @@ impl FakeApi {
     /// Delete an object (namespace `None` = cluster-scoped, or `default` for a namespaced
     /// resource). Emits DELETED with its last state and a new resourceVersion. Returns
     /// whether it existed.
-    pub fn delete(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+    pub fn delete(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
         let mut st = self.inner.lock();
         let Some(idx) = st.find_kind(group_of(api_version), kind) else {
             return false;
@@ -659,6 +666,10 @@ impl FakeApi {
     ///
     /// [`clear_faults`]: FakeApi::clear_faults
     pub fn fail(&self, plural: &str, status: u16, times: Option<usize>) {
+        if times == Some(0) {
+            self.inner.lock().faults.remove(plural);
+            return;
+        }
         self.inner.lock().faults.insert(
             plural.to_string(),
             Fault {
@@ -831,10 +842,20 @@ fn status_response(code: u16, message: &str, details: Option<Value>) -> Response
 }
 
 fn not_found() -> Response<Body> {
-    status_response(404, "the server could not find the requested resource", Some(json!({})))
+    status_response(
+        404,
+        "the server could not find the requested resource",
+        Some(json!({})),
+    )
 }
 
-fn route(inner: &Arc<Inner>, method: &Method, path: &str, query: &str, accept: &str) -> Response<Body> {
+fn route(
+    inner: &Arc<Inner>,
+    method: &Method,
+    path: &str,
+    query: &str,
+    accept: &str,
+) -> Response<Body> {
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if method != Method::GET {
         return status_response(
@@ -885,11 +906,7 @@ fn route(inner: &Arc<Inner>, method: &Method, path: &str, query: &str, accept: &
         ),
         ["apis"] if aggregated => aggregated_discovery(&st, false),
         ["apis"] => {
-            let groups: Vec<Value> = st
-                .groups()
-                .iter()
-                .map(|g| api_group_json(&st, g))
-                .collect();
+            let groups: Vec<Value> = st.groups().iter().map(|g| api_group_json(&st, g)).collect();
             json_response(
                 StatusCode::OK,
                 &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
@@ -907,7 +924,9 @@ fn route(inner: &Arc<Inner>, method: &Method, path: &str, query: &str, accept: &
         }
         ["api", version] => resource_list(&st, "", version),
         ["apis", group, version] => resource_list(&st, group, version),
-        ["api", version, rest @ ..] => collection(inner, &mut st, "", version, rest, &params, accept),
+        ["api", version, rest @ ..] => {
+            collection(inner, &mut st, "", version, rest, &params, accept)
+        }
         ["apis", group, version, rest @ ..] => {
             collection(inner, &mut st, group, version, rest, &params, accept)
         }
@@ -1053,7 +1072,10 @@ impl View {
 
     fn bookmark(&self, rv: u64, initial_events_end: bool) -> Value {
         let (kind, api_version) = if self.metadata_only {
-            ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string())
+            (
+                "PartialObjectMetadata".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            )
         } else {
             (self.kind.clone(), self.api_version())
         };
@@ -1105,7 +1127,14 @@ fn collection(
         return injected_fault(status, &def, verb, namespace);
     }
     if !def.has_verb(verb) {
-        return status_response(405, &format!("the server does not allow this method on the requested resource ({verb} {})", def.qualified()), None);
+        return status_response(
+            405,
+            &format!(
+                "the server does not allow this method on the requested resource ({verb} {})",
+                def.qualified()
+            ),
+            None,
+        );
     }
     let view = View {
         group: group.to_string(),
@@ -1137,7 +1166,12 @@ fn collection(
     }
 }
 
-fn injected_fault(status: u16, def: &ResourceDef, verb: &str, namespace: Option<&str>) -> Response<Body> {
+fn injected_fault(
+    status: u16,
+    def: &ResourceDef,
+    verb: &str,
+    namespace: Option<&str>,
+) -> Response<Body> {
     let message = match status {
         403 => {
             let scope = match namespace {
@@ -1197,7 +1231,11 @@ fn list(
             match params.get("resourceVersion").map(String::as_str) {
                 Some(rv) if exact && !rv.is_empty() && rv != "0" => {
                     let Ok(rv) = rv.parse::<u64>() else {
-                        return status_response(400, &format!("invalid resource version: {rv}"), None);
+                        return status_response(
+                            400,
+                            &format!("invalid resource version: {rv}"),
+                            None,
+                        );
                     };
                     if rv < st.floor {
                         return status_response(410, &too_old(rv, st.floor), None);
@@ -1222,7 +1260,10 @@ fn list(
         .collect();
     let take = limit.unwrap_or(usize::MAX).min(matching.len());
     let remaining = matching.len() - take;
-    let items: Vec<Value> = matching[..take].iter().map(|(_, v)| view.present(v)).collect();
+    let items: Vec<Value> = matching[..take]
+        .iter()
+        .map(|(_, v)| view.present(v))
+        .collect();
     let mut metadata = json!({"resourceVersion": at.to_string()});
     if remaining > 0 {
         let last = matching[take - 1].0;
@@ -1232,7 +1273,10 @@ fn list(
         }
     }
     let (kind, api_version) = if view.metadata_only {
-        ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string())
+        (
+            "PartialObjectMetadataList".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        )
     } else {
         (format!("{}List", view.kind), view.api_version())
     };
@@ -1250,7 +1294,7 @@ fn encode_continue(rv: u64, key: &Key) -> String {
 }
 
 fn decode_continue(token: &str) -> Option<(u64, Key)> {
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
@@ -1326,12 +1370,16 @@ fn start_watch(
             return status_response(400, &format!("invalid resource version: {rv_param}"), None);
         };
         if from < st.floor {
-            initial.push(event_line("ERROR", status_json(410, &too_old(from, st.floor), None)));
+            initial.push(event_line(
+                "ERROR",
+                status_json(410, &too_old(from, st.floor), None),
+            ));
             register = false;
         } else {
             let def = &st.resources[idx].def;
             for ev in st.history.iter().filter(|e| e.rv > from) {
-                if ev.group == def.group && ev.plural == def.plural
+                if ev.group == def.group
+                    && ev.plural == def.plural
                     && let Some(line) = filtered_event(ev, &view, &filter)
                 {
                     initial.push(line);
@@ -1423,7 +1471,9 @@ impl WatchTask {
         if let Flow::Abort = flow {
             let _ = self
                 .out
-                .send(Err(std::io::Error::other("fake api: watch connection dropped")))
+                .send(Err(std::io::Error::other(
+                    "fake api: watch connection dropped",
+                )))
                 .await;
         }
         self.inner.lock().watches.remove(&self.id);
@@ -1620,7 +1670,8 @@ fn split_top_level(s: &str) -> Vec<&str> {
 }
 
 fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
-    let bad = |term: &str| format!("unable to parse requirement: invalid label selector term {term:?}");
+    let bad =
+        |term: &str| format!("unable to parse requirement: invalid label selector term {term:?}");
     let mut reqs = Vec::new();
     for term in split_top_level(s).into_iter().map(str::trim) {
         if term.is_empty() {
@@ -1629,7 +1680,10 @@ fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
         let req = if let Some(k) = term.strip_prefix('!') {
             LabelReq::NotExists(k.trim().to_string())
         } else if let Some(open) = term.find('(') {
-            let close = term.rfind(')').filter(|c| *c > open).ok_or_else(|| bad(term))?;
+            let close = term
+                .rfind(')')
+                .filter(|c| *c > open)
+                .ok_or_else(|| bad(term))?;
             let head: Vec<&str> = term[..open].split_whitespace().collect();
             let values: Vec<String> = term[open + 1..close]
                 .split(',')
@@ -1648,9 +1702,15 @@ fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
         } else if let Some((k, v)) = term.split_once('=') {
             LabelReq::Eq(k.trim().to_string(), v.trim().to_string())
         } else if let Some((k, v)) = term.split_once('>') {
-            LabelReq::Gt(k.trim().to_string(), v.trim().parse().map_err(|_| bad(term))?)
+            LabelReq::Gt(
+                k.trim().to_string(),
+                v.trim().parse().map_err(|_| bad(term))?,
+            )
         } else if let Some((k, v)) = term.split_once('<') {
-            LabelReq::Lt(k.trim().to_string(), v.trim().parse().map_err(|_| bad(term))?)
+            LabelReq::Lt(
+                k.trim().to_string(),
+                v.trim().parse().map_err(|_| bad(term))?,
+            )
         } else {
             if term.contains(char::is_whitespace) {
                 return Err(bad(term));
@@ -1685,7 +1745,9 @@ fn parse_field_selector(s: &str) -> Result<Vec<FieldReq>, String> {
         } else if let Some((k, v)) = term.split_once('=') {
             (k, v, false)
         } else {
-            return Err(format!("invalid selector: '{s}'; can't understand '{term}'"));
+            return Err(format!(
+                "invalid selector: '{s}'; can't understand '{term}'"
+            ));
         };
         reqs.push(FieldReq {
             path: path.trim().to_string(),

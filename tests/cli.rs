@@ -225,3 +225,91 @@ fn bundled_examples_flatten_cleanly() {
         "k8s_backup_status_phase{namespace=\"velero\",name=\"daily\",phase=\"Completed\"} 1\n"
     ));
 }
+
+#[test]
+fn serve_flag_errors_exit_2_before_touching_a_cluster() {
+    for (args, needle) in [
+        (vec!["serve"], "no resource to watch"),
+        (vec!["serve", "--resource", ","], "no resource to watch"),
+        (
+            vec!["serve", "--resource", "pods=1x"],
+            "metric kind after '='",
+        ),
+        (
+            vec!["serve", "--resource", "pods", "--listen", "nope"],
+            "invalid --listen",
+        ),
+        (
+            vec![
+                "serve",
+                "--resource",
+                "pods",
+                "--discovery-interval",
+                "10ms",
+            ],
+            "invalid --discovery-interval",
+        ),
+        (
+            vec!["serve", "--resource", "pods", "--log-format", "xml"],
+            "invalid --log-format",
+        ),
+        (
+            vec!["serve", "--resource", "pods", "--prefix", "__x"],
+            "invalid --prefix",
+        ),
+        (
+            vec!["serve", "--resource", "pods", "--page-size", "0"],
+            "page-size",
+        ),
+        (
+            vec!["serve", "--resource", "pods", "--include", "("],
+            "invalid --include regex",
+        ),
+    ] {
+        let out = run(&args, None);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn serve_with_an_unreadable_kubeconfig_names_the_file_and_exits_1() {
+    let out = run(
+        &[
+            "serve",
+            "--resource",
+            "pods",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+}
+
+#[test]
+fn serve_help_lists_the_flags() {
+    let out = run(&["serve", "--help"], None);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in [
+        "--resource",
+        "--namespace",
+        "--label-selector",
+        "--field-selector",
+        "--listen",
+        "--kubeconfig",
+        "--context",
+        "--log-format",
+        "--prefix",
+        "--include",
+        "--enum-cap",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}

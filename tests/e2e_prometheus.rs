@@ -59,7 +59,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -123,11 +126,15 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
         .spawn()
         .expect("start the exporter");
     let mut exporter = Guard(Some(exporter), "exporter");
-    until("the exporter to be ready", Duration::from_secs(20), || async {
-        get(&format!("http://{exporter_addr}/readyz"))
-            .await
-            .filter(|(s, _)| *s == 200)
-    })
+    until(
+        "the exporter to be ready",
+        Duration::from_secs(20),
+        || async {
+            get(&format!("http://{exporter_addr}/readyz"))
+                .await
+                .filter(|(s, _)| *s == 200)
+        },
+    )
     .await;
 
     let prom_addr = free_port();
@@ -141,7 +148,10 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
     );
     let prom = Command::new(prometheus)
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address={prom_addr}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -150,9 +160,11 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
     let _prom = Guard(Some(prom), "prometheus");
 
     let q = "k8s_deployment_status_availableReplicas{namespace=\"default\",name=\"web\"}";
-    let v = until("Prometheus to scrape the series", Duration::from_secs(60), || async {
-        query(prom_addr, q).await.filter(|v| v == "3")
-    })
+    let v = until(
+        "Prometheus to scrape the series",
+        Duration::from_secs(60),
+        || async { query(prom_addr, q).await.filter(|v| v == "3") },
+    )
     .await;
     assert_eq!(v, "3");
     let up = query(prom_addr, "up{job=\"kube-field-exporter\"}").await;
@@ -162,9 +174,11 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
 
     // A change in the cluster reaches Prometheus.
     fake.apply(deployment(5));
-    until("Prometheus to see the update", Duration::from_secs(30), || async {
-        query(prom_addr, q).await.filter(|v| v == "5")
-    })
+    until(
+        "Prometheus to see the update",
+        Duration::from_secs(30),
+        || async { query(prom_addr, q).await.filter(|v| v == "5") },
+    )
     .await;
 
     // SIGTERM: a clean exit with status 0.

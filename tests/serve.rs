@@ -609,3 +609,68 @@ async fn live_metrics_equal_offline_flatten_of_the_same_objects() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_that_cannot_be_watched_stops_the_exporter_at_start() {
+    let fake = FakeApi::start().await;
+    fake.add_resource(ResourceDef::new("", "v1", "bindings", "Binding", true).verbs(&["create"]));
+    let mut ex = start(&fake, config(&["deployments", "bindings"])).await;
+    let r = tokio::time::timeout(Duration::from_secs(10), ex.wait())
+        .await
+        .expect("refused within 10s");
+    match r {
+        Err(ServeError::Resolve(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("bindings") && msg.contains("list and watch"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a resolve error, got {other:?}"),
+    }
+    ex.shutdown().await;
+}
+
+/// The whole live exposition, self-metrics included, passes `promtool check metrics`
+/// without a single lint, and the strict parser of tests/support accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_exposition_passes_promtool_and_the_strict_parser() {
+    use std::io::Write as _;
+    let fake = FakeApi::start().await;
+    fake.apply(deployment("default", "web", 3));
+    fake.apply(json!({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"namespace": "default", "name": "p"},
+                      "status": {"phase": "Running"}}));
+    fake.forbid("configmaps");
+    // Snake style: as-written names are camelCase, which promtool lints (DESIGN allows).
+    let mut cfg = config(&["deployments", "pods", "configmaps", "widgets.example.com"]);
+    cfg.options.name_style = kube_field_exporter::flatten::NameStyle::Snake;
+    let ex = start(&fake, cfg).await;
+    let m = eventually(ex.addr, "some traffic", Duration::from_secs(5), |m| {
+        m.contains("reason=\"forbidden\"") && m.contains("k8s_pod_status_phase")
+    })
+    .await;
+    ex.shutdown().await;
+    if let Err(e) = support::exposition::parse(&m) {
+        panic!("strict parser: {e}\n{m}");
+    }
+    let Some(promtool) = support::required_binary("promtool") else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(m.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {report}\n{m}");
+    assert!(report.trim().is_empty(), "promtool lints: {report}");
+}

@@ -143,7 +143,9 @@ pub fn parse(text: &str) -> Result<Vec<ParsedSample>, String> {
                     help_seen = true;
                 }
                 "TYPE" => {
-                    if type_seen || text != "gauge" {
+                    if type_seen
+                        || !(text == "gauge" || (text == "counter" && name.ends_with("_total")))
+                    {
                         return Err(at(format!("bad TYPE for {name}: {text}")));
                     }
                     type_seen = true;

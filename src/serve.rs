@@ -346,12 +346,17 @@ impl Supervisor {
         }
         // Streams this resolution does not use (a cluster-scoped resource with
         // --namespace) hold nothing.
-        {
+        let epochs: Vec<u64> = {
             let mut store = self.shared.store();
             for id in &ids[namespaces.len()..] {
+                store.retire(*id);
                 store.apply(*id, StoreEvent::Clear);
             }
-        }
+            ids[..namespaces.len()]
+                .iter()
+                .map(|id| store.retire(*id))
+                .collect()
+        };
         let ar = r.api_resource();
         let mut config = watcher::Config::default().page_size(self.cfg.page_size);
         if let Some(l) = &self.cfg.label_selector {
@@ -377,6 +382,7 @@ impl Supervisor {
                     resource: i,
                     index: k,
                     stream: ids[k],
+                    epoch: epochs[k],
                     info: info.clone(),
                     api,
                     config: config.clone(),
@@ -399,6 +405,7 @@ impl Supervisor {
         if self.active[i].take().is_some() {
             let mut store = self.shared.store();
             for id in &self.shared.streams[i] {
+                store.retire(*id);
                 store.apply(*id, StoreEvent::Clear);
             }
         }

@@ -231,6 +231,8 @@ struct Entry {
 
 #[derive(Debug, Default)]
 struct Stream {
+    /// Which writer owns the stream (see [`Store::retire`]).
+    epoch: u64,
     generation: u64,
     objects: HashMap<ObjectRef, Entry>,
     series: usize,
@@ -317,6 +319,36 @@ impl Store {
     /// Number of families.
     pub fn families(&self) -> usize {
         self.families.len()
+    }
+
+    /// Hand stream `id` to a new writer: returns the new epoch, and from now on
+    /// [`Store::apply_current`] ignores events from writers holding an older epoch (a
+    /// watch that was stopped but is still finishing its current step).
+    pub fn retire(&mut self, id: StreamId) -> u64 {
+        match self.streams.get_mut(id.0 as usize) {
+            Some(s) => {
+                s.epoch += 1;
+                s.epoch
+            }
+            None => 0,
+        }
+    }
+
+    /// Whether `epoch` is stream `id`'s current one.
+    pub fn is_current(&self, id: StreamId, epoch: u64) -> bool {
+        self.streams
+            .get(id.0 as usize)
+            .is_some_and(|s| s.epoch == epoch)
+    }
+
+    /// [`Store::apply`] if `epoch` is the stream's current epoch; false (and nothing
+    /// applied) otherwise.
+    pub fn apply_current(&mut self, id: StreamId, epoch: u64, event: StoreEvent) -> bool {
+        if !self.is_current(id, epoch) {
+            return false;
+        }
+        self.apply(id, event);
+        true
     }
 
     /// Apply one event of stream `id`.
@@ -672,6 +704,33 @@ mod tests {
         let t = text(&mut s);
         assert!(t.contains("name=\"a\""), "{t}");
         assert!(!t.contains("name=\"b\""), "{t}");
+    }
+
+    #[test]
+    fn a_retired_writer_cannot_write() {
+        let r = renderer();
+        let mut s = Store::new();
+        let id = s.add_stream();
+        let old = s.retire(id);
+        assert!(s.apply_current(
+            id,
+            old,
+            StoreEvent::Apply(rendered(&r, &deploy("a", "x", 1)))
+        ));
+        let new = s.retire(id);
+        s.apply(id, StoreEvent::Clear);
+        assert!(!s.apply_current(
+            id,
+            old,
+            StoreEvent::Apply(rendered(&r, &deploy("a", "y", 1)))
+        ));
+        assert_eq!(text(&mut s), "", "a stopped watch's late event is ignored");
+        assert!(s.apply_current(
+            id,
+            new,
+            StoreEvent::Apply(rendered(&r, &deploy("a", "z", 1)))
+        ));
+        assert!(text(&mut s).contains("name=\"z\""));
     }
 
     #[test]

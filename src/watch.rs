@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::flatten::ResourceInfo;
 use crate::store::{ObjectRef, Renderer, Store, StoreEvent, StreamId};
-use crate::telemetry::{Phase, Telemetry};
+use crate::telemetry::{Phase, ResourceStatus, StreamStatus, Telemetry};
 
 /// State shared by the watchers and the server, each part behind its own short lock
 /// (never both at once, never across an await).
@@ -84,6 +84,9 @@ pub struct Watch {
     pub index: usize,
     /// The store stream.
     pub stream: StreamId,
+    /// The stream epoch this watch owns (from `Store::retire`); once the stream is
+    /// retired again, this watch's late events are ignored.
+    pub epoch: u64,
     /// The flattener's view of the resource.
     pub info: ResourceInfo,
     /// The API to watch.
@@ -109,33 +112,33 @@ impl Watch {
                 Ok(Event::Init) => {
                     inits += 1;
                     listed = 0;
-                    self.shared.store().apply(self.stream, StoreEvent::Init);
-                    let mut t = self.shared.telemetry();
-                    let r = &mut t.resources[self.resource];
-                    r.event("init");
-                    if inits > 1 {
-                        r.restarts += 1;
-                    }
-                    r.streams[self.index].listed = 0;
+                    self.store(StoreEvent::Init);
+                    self.status(|r, s| {
+                        r.event("init");
+                        if inits > 1 {
+                            r.restarts += 1;
+                        }
+                        s.listed = 0;
+                    });
                     debug!(resource = %self.label, "initial list started");
                 }
                 Ok(Event::InitApply(obj)) => {
                     listed += 1;
                     self.upsert(obj, true);
-                    let mut t = self.shared.telemetry();
-                    t.resources[self.resource].streams[self.index].listed = listed;
+                    self.status(|_, s| s.listed = listed);
                     if listed.is_multiple_of(PROGRESS_EVERY) {
                         info!(resource = %self.label, listed, "initial list in progress");
                     }
                 }
                 Ok(Event::InitDone) => {
-                    self.shared.store().apply(self.stream, StoreEvent::InitDone);
-                    let mut t = self.shared.telemetry();
-                    let r = &mut t.resources[self.resource];
-                    r.event("init_done");
-                    let first = !r.streams[self.index].synced;
-                    r.streams[self.index].synced = true;
-                    r.update_phase();
+                    self.store(StoreEvent::InitDone);
+                    let mut first = false;
+                    self.status(|r, s| {
+                        r.event("init_done");
+                        first = !s.synced;
+                        s.synced = true;
+                    });
+                    self.status(|r, _| r.update_phase());
                     if first {
                         info!(resource = %self.label, objects = listed, "initial list complete");
                     } else {
@@ -150,10 +153,35 @@ impl Watch {
                             .store()
                             .apply(self.stream, StoreEvent::Delete(key));
                     }
-                    self.shared.telemetry().resources[self.resource].event("delete");
+                    self.status(|r, _| r.event("delete"));
                 }
                 Err(e) => self.error(&e),
             }
+        }
+    }
+
+    /// Apply an event to this watch's stream, unless the watch was stopped.
+    fn store(&self, event: StoreEvent) -> bool {
+        self.shared
+            .store()
+            .apply_current(self.stream, self.epoch, event)
+    }
+
+    /// Update this watch's resource and stream status, unless the watch was stopped.
+    fn status(&self, f: impl FnOnce(&mut ResourceStatus, &mut StreamStatus)) {
+        if !self.shared.store().is_current(self.stream, self.epoch) {
+            return;
+        }
+        let mut t = self.shared.telemetry();
+        let Some(r) = t.resources.get_mut(self.resource) else {
+            return;
+        };
+        let Some(mut s) = r.streams.get(self.index).cloned() else {
+            return;
+        };
+        f(r, &mut s);
+        if let Some(slot) = r.streams.get_mut(self.index) {
+            *slot = s;
         }
     }
 
@@ -177,10 +205,8 @@ impl Watch {
                 } else {
                     StoreEvent::Apply(r)
                 };
-                self.shared.store().apply(self.stream, ev);
-                let mut t = self.shared.telemetry();
-                t.resources[self.resource].event(kind);
-                drop(t);
+                self.store(ev);
+                self.status(|r, _| r.event(kind));
                 for family in capped {
                     warn!(
                         resource = %self.label,
@@ -198,12 +224,12 @@ impl Watch {
                 warn!(resource = %self.label, object = %name, error = %e, "object not exported");
                 if let (true, Some(k)) = (listing, key) {
                     // Keep what was served for it through the relist's sweep.
-                    self.shared.store().apply(self.stream, StoreEvent::Touch(k));
+                    self.store(StoreEvent::Touch(k));
                 }
-                let mut t = self.shared.telemetry();
-                let r = &mut t.resources[self.resource];
-                r.event(kind);
-                r.object_errors += 1;
+                self.status(|r, _| {
+                    r.event(kind);
+                    r.object_errors += 1;
+                });
             }
         }
     }
@@ -211,14 +237,12 @@ impl Watch {
     fn error(&self, e: &watcher::Error) {
         let (reason, code) = classify(e);
         let message = e.to_string();
-        {
-            let mut t = self.shared.telemetry();
-            let r = &mut t.resources[self.resource];
+        self.status(|r, _| {
             r.error(reason, message.clone());
             if r.phase == Phase::Syncing {
                 r.reason = Some(format!("{reason}: {message}"));
             }
-        }
+        });
         match code {
             Some(403) | Some(401) => {
                 warn!(resource = %self.label, reason, error = %message, "watch not permitted (check RBAC); retrying with backoff")

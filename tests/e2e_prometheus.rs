@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use support::fake_api::FakeApi;
 
 /// Kills its child on drop (a failing test leaves no process behind).
-struct Guard(Option<Child>, &'static str);
+struct Guard(Option<Child>);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -125,7 +125,7 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the exporter");
-    let mut exporter = Guard(Some(exporter), "exporter");
+    let mut exporter = Guard(Some(exporter));
     until(
         "the exporter to be ready",
         Duration::from_secs(20),
@@ -157,7 +157,7 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus");
-    let _prom = Guard(Some(prom), "prometheus");
+    let _prom = Guard(Some(prom));
 
     let q = "k8s_deployment_status_availableReplicas{namespace=\"default\",name=\"web\"}";
     let v = until(

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit, golden, property, CLI and promtool tests.
-# Needs promtool on PATH (Debian: apt-get install prometheus); .ci/run installs it.
+# The whole test suite: formatting, lints, unit, golden, property, CLI, promtool, live
+# exporter (fake API server) and Prometheus end-to-end tests.
+# Needs promtool and prometheus on PATH (Debian: apt-get install prometheus); .ci/run
+# installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 test -f ../shared/corpus/MANIFEST.md || { echo "error: ../shared/corpus is missing (the corpus lives beside the repo)" >&2; exit 1; }

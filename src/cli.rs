@@ -233,6 +233,10 @@ pub struct FlattenArgs {
     /// metric kind name for a kind, KIND[.GROUP]=NAME, e.g.
     /// Service.serving.knative.dev=knativeservice (repeatable)
     pub kind_name: Vec<String>,
+    #[argh(option)]
+    /// a CRD file or directory whose schemas apply to the objects of its kinds: schema
+    /// enums, descriptions as HELP, formats (repeatable)
+    pub crd: Vec<PathBuf>,
 }
 
 /// A flag value that cannot be used.
@@ -354,6 +358,8 @@ pub struct FlattenConfig {
     pub options: FlattenOptions,
     /// `--kind-name` overrides.
     pub kind_names: Vec<KindName>,
+    /// `--crd` files and directories.
+    pub crds: Vec<PathBuf>,
 }
 
 impl TryFrom<FlattenArgs> for FlattenConfig {
@@ -394,6 +400,7 @@ impl TryFrom<FlattenArgs> for FlattenConfig {
             paths,
             options,
             kind_names,
+            crds: a.crd,
         })
     }
 }

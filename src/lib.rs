@@ -6,12 +6,14 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod crd;
 pub mod discovery;
 pub mod encode;
 pub mod exposition;
 pub mod flatten;
 pub mod input;
 pub mod offline;
+pub mod openapi;
 pub mod resource;
 pub mod schema;
 pub mod serve;

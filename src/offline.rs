@@ -2,7 +2,10 @@
 
 use std::io::Write;
 
+use std::collections::BTreeSet;
+
 use crate::cli::FlattenConfig;
+use crate::crd::{Schemas, read_crd};
 use crate::exposition::Exposition;
 use crate::flatten::{Dropped, flatten};
 use crate::input::{expand_paths, read_path};
@@ -35,6 +38,8 @@ pub fn run(
         summary.skipped += 1;
         writeln!(err, "error: {e}")?;
     }
+    let schemas = load_crds(cfg, &mut summary, err)?;
+    let mut schema_warned = BTreeSet::new();
     let mut registry = KindRegistry::new(cfg.kind_names.clone());
     let mut expo = Exposition::new(cfg.options.enum_cap);
     for f in files {
@@ -53,7 +58,19 @@ pub fn run(
                     continue;
                 }
             };
-            match flatten(&o.value, &res, None, &cfg.options) {
+            let version = o
+                .value
+                .get("apiVersion")
+                .and_then(serde_json::Value::as_str)
+                .map(|a| a.rsplit('/').next().unwrap_or(a))
+                .unwrap_or("");
+            let (schema, warning) = schemas.lookup(&o.group, &o.kind, version);
+            if let Some(w) = warning {
+                if schema_warned.insert((o.group.clone(), o.kind.clone(), version.to_string())) {
+                    writeln!(err, "warning: {seen}: {w}")?;
+                }
+            }
+            match flatten(&o.value, &res, schema, &cfg.options) {
                 Ok(flat) => {
                     summary.objects += 1;
                     expo.add(flat);
@@ -89,4 +106,44 @@ pub fn run(
         )?;
     }
     Ok(summary)
+}
+
+/// Read the `--crd` inputs. A document that is not a CRD is an error (counted as
+/// skipped); schema problems are warnings.
+fn load_crds(
+    cfg: &FlattenConfig,
+    summary: &mut Summary,
+    err: &mut dyn Write,
+) -> std::io::Result<Schemas> {
+    let mut schemas = Schemas::new();
+    if cfg.crds.is_empty() {
+        return Ok(schemas);
+    }
+    let (files, errors) = expand_paths(&cfg.crds);
+    for e in errors {
+        summary.skipped += 1;
+        writeln!(err, "error: --crd: {e}")?;
+    }
+    for f in files {
+        let (objects, errors) = read_path(&f);
+        for e in errors {
+            summary.skipped += 1;
+            writeln!(err, "error: --crd: {e}")?;
+        }
+        for o in objects {
+            match read_crd(&o.value, &o.origin.to_string()) {
+                Ok((crd, warnings)) => {
+                    for w in warnings {
+                        writeln!(err, "warning: {w}")?;
+                    }
+                    schemas.insert(crd);
+                }
+                Err(e) => {
+                    summary.skipped += 1;
+                    writeln!(err, "error: --crd: {e}")?;
+                }
+            }
+        }
+    }
+    Ok(schemas)
 }

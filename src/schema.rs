@@ -23,6 +23,12 @@ pub struct SchemaNode {
     pub enum_values: Vec<String>,
     /// `x-kubernetes-int-or-string: true`.
     pub int_or_string: bool,
+    /// The JSON `type` (`object`, `array`, `string`, `integer`, `number`, `boolean`), if
+    /// stated.
+    pub json_type: Option<String>,
+    /// `x-kubernetes-preserve-unknown-fields: true`: fields beyond `properties` are
+    /// allowed and unknown to the schema.
+    pub preserve_unknown: bool,
     /// Named children (`properties`).
     pub properties: BTreeMap<String, SchemaNode>,
     /// The schema of every value of a map-like object (`additionalProperties`).

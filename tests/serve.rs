@@ -581,6 +581,7 @@ async fn live_metrics_equal_offline_flatten_of_the_same_objects() {
         paths: vec![file],
         options: FlattenOptions::default(),
         kind_names: vec![],
+        crds: vec![],
     };
     let mut out = Vec::new();
     let mut err = Vec::new();

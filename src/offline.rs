@@ -65,10 +65,10 @@ pub fn run(
                 .map(|a| a.rsplit('/').next().unwrap_or(a))
                 .unwrap_or("");
             let (schema, warning) = schemas.lookup(&o.group, &o.kind, version);
-            if let Some(w) = warning {
-                if schema_warned.insert((o.group.clone(), o.kind.clone(), version.to_string())) {
-                    writeln!(err, "warning: {seen}: {w}")?;
-                }
+            if let Some(w) = warning
+                && schema_warned.insert((o.group.clone(), o.kind.clone(), version.to_string()))
+            {
+                writeln!(err, "warning: {seen}: {w}")?;
             }
             match flatten(&o.value, &res, schema, &cfg.options) {
                 Ok(flat) => {

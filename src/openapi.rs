@@ -87,15 +87,15 @@ impl<'d> Reader<'d> {
             ));
             return;
         }
-        if let Some(r) = obj.get("$ref").and_then(Value::as_str) {
-            if let Some((target, name)) = self.resolve(r, path) {
-                if self.stack.contains(&name) {
-                    return; // a recursive type: stop here
-                }
-                self.stack.push(name);
-                self.merge(node, target, path, depth + 1);
-                self.stack.pop();
+        if let Some(r) = obj.get("$ref").and_then(Value::as_str)
+            && let Some((target, name)) = self.resolve(r, path)
+        {
+            if self.stack.contains(&name) {
+                return; // a recursive type: stop here
             }
+            self.stack.push(name);
+            self.merge(node, target, path, depth + 1);
+            self.stack.pop();
         }
         for m in obj
             .get("allOf")

@@ -24,6 +24,7 @@ fn config(path: &Path) -> FlattenConfig {
         array_cap: 64,
         enum_cap: 32,
         kind_name: vec![],
+        crd: vec![],
     };
     FlattenConfig::try_from(args).unwrap()
 }

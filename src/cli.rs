@@ -27,6 +27,101 @@ pub enum Command {
     Flatten(FlattenArgs),
     /// The live exporter.
     Serve(ServeArgs),
+    /// The series names kinds can produce.
+    Schema(SchemaArgs),
+}
+
+/// List every series each kind of the given CRDs can produce: names, labels, value kinds
+/// and HELP — a metric reference for alert authors.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "schema")]
+pub struct SchemaArgs {
+    /// CRD files or directories (walked recursively for *.yaml, *.yml, *.json)
+    #[argh(positional)]
+    pub crds: Vec<PathBuf>,
+    #[argh(option)]
+    /// the CRD version to describe (default: the storage version)
+    pub version: Option<String>,
+    #[argh(option, default = "String::from(\"text\")")]
+    /// output format: text (default), markdown or json
+    pub format: String,
+    #[argh(option, default = "String::from(\"k8s\")")]
+    /// metric name prefix (default: k8s)
+    pub prefix: String,
+    #[argh(option, default = "String::from(\"as-written\")")]
+    /// key style in names: as-written (default) or snake
+    pub name_style: String,
+    #[argh(option, default = "true")]
+    /// list the enum-like reading of plain strings (default: true)
+    pub enum_heuristic: bool,
+    #[argh(option)]
+    /// metric kind name for a kind, KIND[.GROUP]=NAME (repeatable)
+    pub kind_name: Vec<String>,
+}
+
+/// `schema`'s output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaFormat {
+    /// One line per series.
+    Text,
+    /// A Markdown table per kind.
+    Markdown,
+    /// JSON.
+    Json,
+}
+
+/// The validated `schema` command.
+#[derive(Debug)]
+pub struct SchemaConfig {
+    /// CRD inputs.
+    pub crds: Vec<PathBuf>,
+    /// `--version`.
+    pub version: Option<String>,
+    /// `--format`.
+    pub format: SchemaFormat,
+    /// Naming options.
+    pub options: FlattenOptions,
+    /// `--kind-name` overrides.
+    pub kind_names: Vec<KindName>,
+}
+
+impl TryFrom<SchemaArgs> for SchemaConfig {
+    type Error = ConfigError;
+    fn try_from(a: SchemaArgs) -> Result<Self, ConfigError> {
+        if a.crds.is_empty() {
+            return Err(ConfigError::NoInput);
+        }
+        let options = flatten_options(
+            &a.prefix,
+            &a.name_style,
+            &[],
+            a.enum_heuristic,
+            &[],
+            &[],
+            &[],
+            &[],
+            64,
+            32,
+        )?;
+        let format = match a.format.as_str() {
+            "text" => SchemaFormat::Text,
+            "markdown" | "md" => SchemaFormat::Markdown,
+            "json" => SchemaFormat::Json,
+            other => return Err(ConfigError::Format(other.to_string())),
+        };
+        let kind_names = a
+            .kind_name
+            .iter()
+            .map(|k| k.parse())
+            .collect::<Result<Vec<KindName>, _>>()?;
+        Ok(SchemaConfig {
+            crds: a.crds,
+            version: a.version,
+            format,
+            options,
+            kind_names,
+        })
+    }
 }
 
 /// Watch Kubernetes resources and serve their fields as Prometheus metrics on /metrics.
@@ -287,6 +382,9 @@ pub enum ConfigError {
         /// The value.
         value: String,
     },
+    /// An invalid `--format`.
+    #[error("invalid --format {0:?}: expected text, markdown or json")]
+    Format(String),
     /// An invalid `--log-format`.
     #[error("invalid --log-format {0:?}: expected text or json")]
     LogFormat(String),

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod crd;
+pub mod describe;
 pub mod discovery;
 pub mod encode;
 pub mod exposition;
@@ -16,6 +17,7 @@ pub mod offline;
 pub mod openapi;
 pub mod resource;
 pub mod schema;
+pub mod schema_cmd;
 pub mod serve;
 pub mod server;
 pub mod store;

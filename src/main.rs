@@ -25,6 +25,27 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Schema(a) => {
+            let cfg = match kube_field_exporter::cli::SchemaConfig::try_from(a) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let stdout = std::io::stdout();
+            let stderr = std::io::stderr();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut err = stderr.lock();
+            match kube_field_exporter::schema_cmd::run(&cfg, &mut out, &mut err) {
+                Ok(s) if s.skipped == 0 => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: writing output: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Serve(a) => {
             let cmd = match ServeCommand::try_from(a) {
                 Ok(c) => c,

@@ -12,6 +12,9 @@
 
 use std::collections::BTreeMap;
 
+/// Abbreviations whose period does not end a sentence (`e.g.` is followed by one).
+const ABBREVIATIONS: &[&str] = &["e.g", "i.e", "E.g", "I.e", "vs", "approx"];
+
 /// Hints for one node of an object, and the way to its children.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SchemaNode {
@@ -61,7 +64,11 @@ impl SchemaNode {
         }
         let end = collapsed
             .char_indices()
-            .find(|&(i, c)| c == '.' && collapsed[i + 1..].chars().next().is_none_or(|n| n == ' '))
+            .find(|&(i, c)| {
+                c == '.'
+                    && collapsed[i + 1..].chars().next().is_none_or(|n| n == ' ')
+                    && !ABBREVIATIONS.iter().any(|a| collapsed[..i].ends_with(a))
+            })
             .map(|(i, _)| i + 1)
             .unwrap_or(collapsed.len());
         Some(collapsed[..end].to_string())
@@ -89,6 +96,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(n.help(), None);
+        let n = SchemaNode {
+            description: Some("Interval is a string (e.g. 30s, 5m). Defaults to 1m.".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            n.help().as_deref(),
+            Some("Interval is a string (e.g. 30s, 5m).")
+        );
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub struct SchemaArgs {
     #[argh(positional)]
     pub crds: Vec<PathBuf>,
     #[argh(option)]
+    /// describe a resource of the cluster instead (kubectl names, as for serve;
+    /// repeatable, comma lists): installed CRDs and, through OpenAPI v3, built-in kinds
+    pub resource: Vec<String>,
+    #[argh(option)]
+    /// kubeconfig file for --resource
+    pub kubeconfig: Option<PathBuf>,
+    #[argh(option)]
+    /// kubeconfig context for --resource
+    pub context: Option<String>,
+    #[argh(option)]
     /// the CRD version to describe (default: the storage version)
     pub version: Option<String>,
     #[argh(option, default = "String::from(\"text\")")]
@@ -75,6 +85,12 @@ pub enum SchemaFormat {
 pub struct SchemaConfig {
     /// CRD inputs.
     pub crds: Vec<PathBuf>,
+    /// `--resource` specs (cluster mode).
+    pub resources: Vec<crate::discovery::ResourceSpec>,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`.
+    pub context: Option<String>,
     /// `--version`.
     pub version: Option<String>,
     /// `--format`.
@@ -88,7 +104,8 @@ pub struct SchemaConfig {
 impl TryFrom<SchemaArgs> for SchemaConfig {
     type Error = ConfigError;
     fn try_from(a: SchemaArgs) -> Result<Self, ConfigError> {
-        if a.crds.is_empty() {
+        let resources = crate::discovery::parse_specs(&a.resource)?;
+        if a.crds.is_empty() && resources.is_empty() {
             return Err(ConfigError::NoInput);
         }
         let options = flatten_options(
@@ -116,6 +133,9 @@ impl TryFrom<SchemaArgs> for SchemaConfig {
             .collect::<Result<Vec<KindName>, _>>()?;
         Ok(SchemaConfig {
             crds: a.crds,
+            resources,
+            kubeconfig: a.kubeconfig,
+            context: a.context,
             version: a.version,
             format,
             options,

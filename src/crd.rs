@@ -39,6 +39,10 @@ pub struct Crd {
     pub kind: String,
     /// Plural resource name.
     pub plural: String,
+    /// Singular resource name.
+    pub singular: String,
+    /// Short names.
+    pub short_names: Vec<String>,
     /// Namespaced or cluster-scoped.
     pub namespaced: bool,
     /// Versions in CRD order.
@@ -159,6 +163,8 @@ pub fn read_crd(value: &Value, origin: &str) -> Result<(Crd, Vec<String>), CrdEr
             group: spec.group,
             kind: spec.names.kind,
             plural: spec.names.plural,
+            singular: spec.names.singular.unwrap_or_default(),
+            short_names: spec.names.short_names.unwrap_or_default(),
             namespaced: spec.scope == "Namespaced",
             versions,
         },

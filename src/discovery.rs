@@ -237,6 +237,31 @@ impl FromStr for ResourceSpec {
     }
 }
 
+impl ResourceSpec {
+    /// Whether this spec could name a resource with these names (used to keep only the
+    /// CRDs that matter): the name matches the plural, singular, kind or a short name, and
+    /// the qualifier, if any, ends with the group.
+    pub fn could_name(
+        &self,
+        group: &str,
+        plural: &str,
+        singular: &str,
+        kind: &str,
+        short_names: &[String],
+    ) -> bool {
+        let n = &self.name;
+        let name_ok = n.eq_ignore_ascii_case(plural)
+            || n.eq_ignore_ascii_case(singular)
+            || n.eq_ignore_ascii_case(kind)
+            || short_names.iter().any(|s| n.eq_ignore_ascii_case(s));
+        name_ok
+            && self
+                .qualifier
+                .as_deref()
+                .is_none_or(|q| q == group || q.ends_with(&format!(".{group}")))
+    }
+}
+
 impl fmt::Display for ResourceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.raw)

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod resource;
 pub mod schema;
 pub mod schema_cmd;
+pub mod schema_source;
 pub mod serve;
 pub mod server;
 pub mod store;

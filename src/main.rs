@@ -37,7 +37,31 @@ fn main() -> ExitCode {
             let stderr = std::io::stderr();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let mut err = stderr.lock();
-            match kube_field_exporter::schema_cmd::run(&cfg, &mut out, &mut err) {
+            let result = if cfg.resources.is_empty() {
+                kube_field_exporter::schema_cmd::run(&cfg, &mut out, &mut err)
+            } else {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        eprintln!("error: cannot start the runtime: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                let client = match rt.block_on(kube_client(&cfg.kubeconfig, &cfg.context)) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        return ExitCode::from(1);
+                    }
+                };
+                rt.block_on(kube_field_exporter::schema_cmd::run_cluster(
+                    &cfg, &client, &mut out, &mut err,
+                ))
+            };
+            match result {
                 Ok(s) if s.skipped == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(1),
                 Err(e) => {
@@ -106,13 +130,16 @@ fn init_logs(format: LogFormat) {
 /// Cluster access like kubectl: --kubeconfig, else --context in the default kubeconfig,
 /// else kube-rs inference ($KUBECONFIG / ~/.kube/config, then the in-cluster service
 /// account).
-async fn kube_client(cmd: &ServeCommand) -> anyhow::Result<kube::Client> {
+async fn kube_client(
+    kubeconfig: &Option<std::path::PathBuf>,
+    context: &Option<String>,
+) -> anyhow::Result<kube::Client> {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     let opts = KubeConfigOptions {
-        context: cmd.context.clone(),
+        context: context.clone(),
         ..KubeConfigOptions::default()
     };
-    let config = match (&cmd.kubeconfig, &cmd.context) {
+    let config = match (kubeconfig, context) {
         (Some(path), _) => {
             let kc = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -152,7 +179,7 @@ async fn shutdown_signal() {
 }
 
 async fn run_serve(cmd: ServeCommand) -> ExitCode {
-    let client = match kube_client(&cmd).await {
+    let client = match kube_client(&cmd.kubeconfig, &cmd.context).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e:#}");

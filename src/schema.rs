@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 const ABBREVIATIONS: &[&str] = &["e.g", "i.e", "E.g", "I.e", "vs", "approx"];
 
 /// Hints for one node of an object, and the way to its children.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchemaNode {
     /// The `description`, if any (HELP uses its first sentence).
     pub description: Option<String>,

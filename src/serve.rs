@@ -16,7 +16,7 @@
 //! give one metric kind name (choose one with `--resource RES=NAME`), or a resource that
 //! cannot be listed and watched. Later, the same conditions only fail that resource.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,14 +25,17 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::watcher;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch as signal};
+use tokio::sync::{Notify, mpsc, watch as signal};
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use crate::crd::Crd;
 use crate::discovery::{
     DiscoveredResource, Discovery, ResolveError, ResourceSpec, discover, resolve, resource_info,
 };
 use crate::flatten::{FlattenOptions, ResourceInfo};
+use crate::schema::SchemaNode;
+use crate::schema_source::{SchemaEvent, fetch_openapi, watch_crds};
 use crate::store::{Renderer, Store, StoreEvent};
 use crate::telemetry::{Phase, StreamStatus, Telemetry};
 use crate::watch::{Shared, Watch};
@@ -168,6 +171,8 @@ pub async fn start(cfg: ServeConfig, client: Client) -> Result<Running, ServeErr
         shared: shared.clone(),
         active: Vec::new(),
         gone: Arc::new(Notify::new()),
+        crds: HashMap::new(),
+        openapi: HashMap::new(),
     };
     let supervisor = tokio::spawn(supervisor.run(stopped));
     Ok(Running {
@@ -182,8 +187,19 @@ pub async fn start(cfg: ServeConfig, client: Client) -> Result<Running, ServeErr
 struct Active {
     resolved: DiscoveredResource,
     info: ResourceInfo,
+    schema: Option<Arc<SchemaNode>>,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// The schemas of one CRD, by version.
+struct CrdSchemas {
+    versions: BTreeMap<String, Option<Arc<SchemaNode>>>,
+    /// The storage version, used for versions the CRD does not list.
+    default: Option<String>,
+}
+
+/// How long the first discovery waits for the first list of CRDs (their schemas).
+const CRD_WAIT: Duration = Duration::from_secs(10);
 
 impl Drop for Active {
     fn drop(&mut self) {
@@ -200,13 +216,54 @@ struct Supervisor {
     /// Per spec: its running watches, if resolved.
     active: Vec<Option<Active>>,
     gone: Arc<Notify>,
+    /// CRD schemas by (group, kind).
+    crds: HashMap<(String, String), CrdSchemas>,
+    /// OpenAPI v3 schemas by (group, version), fetched once; `Err` is remembered too.
+    openapi: HashMap<(String, String), Result<BTreeMap<String, Arc<SchemaNode>>, String>>,
 }
 
 impl Supervisor {
     async fn run(mut self, mut stopped: signal::Receiver<bool>) -> Result<(), ServeError> {
         self.active = self.cfg.specs.iter().map(|_| None).collect();
+        let (tx, mut schema_events) = mpsc::channel(64);
+        let specs = self.cfg.specs.clone();
+        let crd_task = tokio::spawn(watch_crds(self.client.clone(), tx, move |crd: &Crd| {
+            specs.iter().any(|s| {
+                s.could_name(
+                    &crd.group,
+                    &crd.plural,
+                    &crd.singular,
+                    &crd.kind,
+                    &crd.short_names,
+                )
+            })
+        }));
+        let _crd_task = AbortOnDrop(crd_task);
+        // Schemas before the first list, so objects are rendered with them once.
+        let deadline = tokio::time::sleep(CRD_WAIT);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ev = schema_events.recv() => match ev {
+                    Some(ev @ (SchemaEvent::CrdsSynced | SchemaEvent::CrdsUnavailable(_))) => {
+                        self.schema_event(ev);
+                        break;
+                    }
+                    Some(ev) => {
+                        self.schema_event(ev);
+                    }
+                    None => break,
+                },
+                () = &mut deadline => {
+                    warn!("CRDs not listed within {CRD_WAIT:?}; starting without their schemas");
+                    break;
+                }
+                () = until_stopped(&mut stopped) => return Ok(()),
+            }
+        }
         let mut first = true;
         let mut retry = Duration::from_millis(500);
+        let mut last: Option<Discovery> = None;
         loop {
             let wait = match discover(&self.client).await {
                 Ok(d) => {
@@ -214,7 +271,8 @@ impl Supervisor {
                         warn!(group_version = %gv, error = %e, "discovery of a group version failed; its resources are skipped");
                     }
                     self.shared.telemetry().discovery_error = None;
-                    self.reconcile(&d, first)?;
+                    self.reconcile(&d, first).await?;
+                    last = Some(d);
                     first = false;
                     retry = Duration::from_millis(500);
                     self.cfg.discovery_interval
@@ -232,22 +290,99 @@ impl Supervisor {
                     retry
                 }
             };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.gone.notified() => {
-                    // Let a burst of 404s settle into one discovery pass.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            let sleep = tokio::time::sleep(wait);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    () = self.gone.notified() => {
+                        // Let a burst of 404s settle into one discovery pass.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
+                    Some(ev) = schema_events.recv() => {
+                        if self.schema_event(ev) && let Some(d) = &last {
+                            // A CRD changed: resources whose schema moved restart.
+                            self.reconcile(d, false).await?;
+                        }
+                    }
+                    () = until_stopped(&mut stopped) => return Ok(()),
                 }
-                () = until_stopped(&mut stopped) => return Ok(()),
             }
         }
     }
 
-    fn reconcile(&mut self, d: &Discovery, first: bool) -> Result<(), ServeError> {
+    /// Take in a schema event; true when schemas changed.
+    fn schema_event(&mut self, ev: SchemaEvent) -> bool {
+        match ev {
+            SchemaEvent::Crd(crd) => {
+                let versions = crd
+                    .versions
+                    .iter()
+                    .map(|v| (v.name.clone(), v.schema.clone().map(Arc::new)))
+                    .collect();
+                let default = crd.default_version().map(|v| v.name.clone());
+                debug!(crd = %crd.name, "CRD schema read");
+                self.crds.insert(
+                    (crd.group.clone(), crd.kind.clone()),
+                    CrdSchemas { versions, default },
+                );
+                true
+            }
+            SchemaEvent::CrdDeleted { group, kind } => self.crds.remove(&(group, kind)).is_some(),
+            SchemaEvent::CrdsSynced => false,
+            SchemaEvent::CrdsUnavailable(reason) => {
+                self.shared.telemetry().schema_error = Some(reason);
+                false
+            }
+        }
+    }
+
+    /// The schema for a resolved resource and where it came from: its CRD if the CRD is
+    /// known, else the group-version's OpenAPI v3 document, else none.
+    async fn schema_for(
+        &mut self,
+        r: &DiscoveredResource,
+    ) -> (Option<Arc<SchemaNode>>, &'static str) {
+        if let Some(c) = self.crds.get(&(r.group.clone(), r.kind.clone())) {
+            let schema = match c.versions.get(&r.version) {
+                Some(s) => s.clone(),
+                None => c
+                    .default
+                    .as_ref()
+                    .and_then(|d| c.versions.get(d))
+                    .cloned()
+                    .flatten(),
+            };
+            return (
+                schema.clone(),
+                if schema.is_some() { "crd" } else { "none" },
+            );
+        }
+        let key = (r.group.clone(), r.version.clone());
+        if !self.openapi.contains_key(&key) {
+            let fetched = fetch_openapi(&self.client, &r.group, &r.version)
+                .await
+                .map(|kinds| kinds.into_iter().map(|(k, v)| (k, Arc::new(v))).collect());
+            if let Err(e) = &fetched {
+                warn!(group_version = %r.api_version(), error = %e, "no OpenAPI v3 schema; enums and HELP come from the heuristics");
+            }
+            self.openapi.insert(key.clone(), fetched);
+        }
+        match self.openapi.get(&key) {
+            Some(Ok(kinds)) => match kinds.get(&r.kind) {
+                Some(s) => (Some(s.clone()), "openapi"),
+                None => (None, "none"),
+            },
+            _ => (None, "none"),
+        }
+    }
+
+    async fn reconcile(&mut self, d: &Discovery, first: bool) -> Result<(), ServeError> {
         for i in 0..self.cfg.specs.len() {
             let spec = self.cfg.specs[i].clone();
             match resolve(&spec, d) {
-                Ok(r) => self.resolved(i, &spec, r, first)?,
+                Ok(r) => self.resolved(i, &spec, r, first).await?,
                 Err(e @ ResolveError::NotWatchable { .. }) => {
                     if first {
                         return Err(e.into());
@@ -267,14 +402,18 @@ impl Supervisor {
         Ok(())
     }
 
-    fn resolved(
+    async fn resolved(
         &mut self,
         i: usize,
         spec: &ResourceSpec,
         r: &DiscoveredResource,
         first: bool,
     ) -> Result<(), ServeError> {
-        if self.active[i].as_ref().is_some_and(|a| a.resolved == *r) {
+        let (schema, schema_source) = self.schema_for(r).await;
+        if self.active[i]
+            .as_ref()
+            .is_some_and(|a| a.resolved == *r && a.schema == schema)
+        {
             return Ok(());
         }
         let same = |a: &DiscoveredResource| a.group == r.group && a.plural == r.plural;
@@ -315,10 +454,16 @@ impl Supervisor {
             return Ok(());
         }
         let restarted = self.active[i].take();
-        if let Some(old) = &restarted {
-            info!(resource = %spec, from = %old.resolved.full_name(), to = %r.full_name(), "re-resolved; restarting its watches");
-        } else {
-            info!(resource = %spec, resolved = %r.full_name(), metric_kind = %info.metric_kind, "watching");
+        match &restarted {
+            Some(old) if old.resolved != *r => {
+                info!(resource = %spec, from = %old.resolved.full_name(), to = %r.full_name(), "re-resolved; restarting its watches")
+            }
+            Some(_) => {
+                info!(resource = %spec, schema = schema_source, "schema changed; relisting to re-render")
+            }
+            None => {
+                info!(resource = %spec, resolved = %r.full_name(), metric_kind = %info.metric_kind, schema = schema_source, "watching")
+            }
         }
         let namespaces: Vec<Option<String>> = if r.namespaced && !self.cfg.namespaces.is_empty() {
             self.cfg.namespaces.iter().cloned().map(Some).collect()
@@ -333,6 +478,7 @@ impl Supervisor {
                 st.restarts += 1;
             }
             st.resolved = Some(r.full_name());
+            st.schema = Some(schema_source);
             st.kind = Some((r.kind.clone(), info.metric_kind.clone()));
             st.phase = Phase::Syncing;
             st.reason = Some("initial list in progress".into());
@@ -388,6 +534,7 @@ impl Supervisor {
                     config: config.clone(),
                     gone: self.gone.clone(),
                     label,
+                    schema: schema.clone(),
                 };
                 tokio::spawn(w.run())
             })
@@ -395,6 +542,7 @@ impl Supervisor {
         self.active[i] = Some(Active {
             resolved: r.clone(),
             info,
+            schema,
             tasks,
         });
         Ok(())
@@ -413,9 +561,19 @@ impl Supervisor {
         let st = &mut t.resources[i];
         st.resolved = None;
         st.kind = None;
+        st.schema = None;
         st.phase = phase;
         st.reason = Some(reason);
         st.streams.clear();
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

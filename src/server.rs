@@ -269,8 +269,16 @@ pub fn status_page(t: &Telemetry) -> String {
     if let Some(e) = &t.discovery_error {
         let _ = write!(s, "<p><b>API discovery failed:</b> {}</p>", html_escape(e));
     }
+    if let Some(e) = &t.schema_error {
+        let _ = write!(
+            s,
+            "<p><b>CRD schemas cannot be read</b> (enums and HELP of custom resources come \
+             from OpenAPI v3 or the heuristics): {}</p>",
+            html_escape(e)
+        );
+    }
     s.push_str(
-        "<table><tr><th>resource</th><th>resolved</th><th>metric kind</th><th>state</th>\
+        "<table><tr><th>resource</th><th>resolved</th><th>metric kind</th><th>schema</th><th>state</th>\
          <th>objects</th><th>series</th><th>last event</th><th>last error</th></tr>",
     );
     for r in &t.resources {
@@ -285,11 +293,12 @@ pub fn status_page(t: &Telemetry) -> String {
         });
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{objects}</td><td>{series}</td>\
-             <td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{objects}</td>\
+             <td>{series}</td><td>{}</td><td>{}</td></tr>",
             html_escape(&r.spec),
             html_escape(r.resolved.as_deref().unwrap_or("-")),
             html_escape(r.kind.as_ref().map_or("-", |k| k.1.as_str())),
+            r.schema.unwrap_or("-"),
             html_escape(&state),
             ago(r.last_event),
             html_escape(&err),

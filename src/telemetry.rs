@@ -68,6 +68,8 @@ pub struct ResourceStatus {
     pub resolved: Option<String>,
     /// The kind and metric kind name.
     pub kind: Option<(String, String)>,
+    /// Where its schema comes from: `crd`, `openapi` or `none`.
+    pub schema: Option<&'static str>,
     /// Its phase.
     pub phase: Phase,
     /// Why it is not ready (or failed), for `/readyz` and the status page.
@@ -95,6 +97,7 @@ impl ResourceStatus {
             spec: spec.to_string(),
             resolved: None,
             kind: None,
+            schema: None,
             phase: Phase::Waiting,
             reason: Some("waiting for API discovery".into()),
             streams: Vec::new(),
@@ -146,6 +149,8 @@ pub struct Telemetry {
     pub resources: Vec<ResourceStatus>,
     /// Discovery failures (whole discovery; group versions are logged).
     pub discovery_error: Option<String>,
+    /// Why CRD schemas cannot be read, if they cannot.
+    pub schema_error: Option<String>,
     /// Scrapes.
     pub scrapes: ScrapeStats,
     /// When the process started.
@@ -158,6 +163,7 @@ impl Telemetry {
         Telemetry {
             resources: specs.into_iter().map(ResourceStatus::new).collect(),
             discovery_error: None,
+            schema_error: None,
             scrapes: ScrapeStats::default(),
             started: SystemTime::now(),
         }
@@ -238,6 +244,7 @@ impl Telemetry {
                             ("resolved", full),
                             ("kind", kind),
                             ("metric_kind", metric_kind),
+                            ("schema", r.schema.unwrap_or("none")),
                         ];
                         sample(out, "resource_info", &labels, 1.0);
                     }

@@ -97,6 +97,8 @@ pub struct Watch {
     pub gone: Arc<Notify>,
     /// Label for logs: the spec, and the namespace if any.
     pub label: String,
+    /// The schema of the resource's objects at the watched version, if known.
+    pub schema: Option<Arc<crate::schema::SchemaNode>>,
 }
 
 impl Watch {
@@ -195,7 +197,7 @@ impl Watch {
             .and_then(|v| {
                 self.shared
                     .renderer
-                    .render(v, &self.info, None)
+                    .render(v, &self.info, self.schema.as_deref())
                     .map_err(|e| e.to_string())
             });
         match rendered {

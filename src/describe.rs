@@ -481,17 +481,49 @@ pub fn matches(doc: &SeriesDoc, name: &str) -> bool {
     rest.is_empty()
 }
 
-/// Render docs as text: one line per series, `name{labels} value-kinds  help`, then the
-/// enum values.
+/// For rendering: whether `d` is the `_ratio` reading of a string field that is listed
+/// itself (folded into that field's entry), and the value kinds to show for an entry.
+fn folded(docs: &[SeriesDoc]) -> (Vec<&SeriesDoc>, impl Fn(&SeriesDoc) -> String + '_) {
+    let is_string_reading = |d: &SeriesDoc| d.values.contains(&ValueKind::Quantity);
+    let has_ratio = move |d: &SeriesDoc| {
+        is_string_reading(d)
+            && docs
+                .iter()
+                .any(|r| r.values == [ValueKind::Ratio] && r.name == format!("{}_ratio", d.name))
+    };
+    let shown = docs
+        .iter()
+        .filter(|d| {
+            !(d.values == [ValueKind::Ratio]
+                && d.name.strip_suffix("_ratio").is_some_and(|base| {
+                    docs.iter().any(|b| b.name == base && is_string_reading(b))
+                }))
+        })
+        .collect();
+    let values = move |d: &SeriesDoc| {
+        let mut v: Vec<&str> = d.values.iter().map(|v| v.as_str()).collect();
+        let ratio = format!("ratio as {}_ratio", d.name);
+        if has_ratio(d) {
+            v.push(&ratio);
+            return v.join(" | ");
+        }
+        v.join(" | ")
+    };
+    (shown, values)
+}
+
+/// Render docs as text: one line per series, `name{labels} value-kinds  # help`, then
+/// the enum values. A string field's percentage reading (`<name>_ratio`) is folded into
+/// the field's line.
 pub fn render_text(kind_title: &str, docs: &[SeriesDoc]) -> String {
+    let (shown, values) = folded(docs);
     let mut s = format!("# {kind_title}\n");
-    for d in docs {
-        let values: Vec<&str> = d.values.iter().map(|v| v.as_str()).collect();
+    for d in shown {
         s.push_str(&format!(
             "{}{{{}}} {}  # {}\n",
             d.name,
             d.labels.join(","),
-            values.join("|"),
+            values(d),
             d.help
         ));
         if !d.enum_values.is_empty() {
@@ -501,13 +533,13 @@ pub fn render_text(kind_title: &str, docs: &[SeriesDoc]) -> String {
     s
 }
 
-/// Render docs as a Markdown table.
+/// Render docs as a Markdown table (percentage readings folded as in [`render_text`]).
 pub fn render_markdown(kind_title: &str, docs: &[SeriesDoc]) -> String {
     let esc = |s: &str| s.replace('|', "\\|");
+    let (shown, values) = folded(docs);
     let mut s =
         format!("## {kind_title}\n\n| series | labels | value | help |\n|---|---|---|---|\n");
-    for d in docs {
-        let values: Vec<&str> = d.values.iter().map(|v| v.as_str()).collect();
+    for d in shown {
         let mut labels = d.labels.join(", ");
         if !d.enum_values.is_empty() {
             labels.push_str(&format!(" ({})", d.enum_values.join(", ")));
@@ -516,7 +548,7 @@ pub fn render_markdown(kind_title: &str, docs: &[SeriesDoc]) -> String {
             "| `{}` | {} | {} | {} |\n",
             d.name,
             esc(&labels),
-            values.join(" \\| "),
+            esc(&values(d)),
             esc(&d.help)
         ));
     }

@@ -66,6 +66,9 @@ fn schema_of_every_corpus_crd_matches_its_golden_file() {
     for f in sorted_files(&support::corpus().join("crds")) {
         let cfg = SchemaConfig::try_from(SchemaArgs {
             crds: vec![f.clone()],
+            resource: vec![],
+            kubeconfig: None,
+            context: None,
             version: None,
             format: "text".into(),
             prefix: "k8s".into(),
@@ -264,6 +267,9 @@ fn schema_errors_name_the_file_and_the_rest_is_described() {
             no_schema.clone(),
             support::corpus().join("crds/velero.io_backups.yaml"),
         ],
+        resource: vec![],
+        kubeconfig: None,
+        context: None,
         version: None,
         format: "json".into(),
         prefix: "k8s".into(),
@@ -304,4 +310,40 @@ fn schema_errors_name_the_file_and_the_rest_is_described() {
     assert_eq!(phase["values"], serde_json::json!(["enum"]));
     assert!(phase["enum_values"].as_array().unwrap().len() >= 10);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// docs/reference/velero-backup.md is `schema examples/crds --format markdown`, kept in
+/// sync (regenerate with UPDATE_GOLDEN=1).
+#[test]
+fn the_generated_reference_of_the_bundled_example_is_current() {
+    let cfg = SchemaConfig::try_from(SchemaArgs {
+        crds: vec![PathBuf::from("examples/crds")],
+        resource: vec![],
+        kubeconfig: None,
+        context: None,
+        version: None,
+        format: "markdown".into(),
+        prefix: "k8s".into(),
+        name_style: "as-written".into(),
+        enum_heuristic: true,
+        kind_name: vec![],
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let s = schema_cmd::run(&cfg, &mut out, &mut err).unwrap();
+    assert_eq!(
+        (s.kinds, s.skipped),
+        (1, 0),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("| `k8s_backup_status_phase` | namespace, name, phase (New, Queued,"),
+        "{text}"
+    );
+    if let Some(f) = check_golden(Path::new("docs/reference/velero-backup.md"), &text) {
+        panic!("{f}");
+    }
 }

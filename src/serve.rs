@@ -198,6 +198,9 @@ struct CrdSchemas {
     default: Option<String>,
 }
 
+/// Schemas of the kinds of one group-version, by kind.
+type KindSchemas = BTreeMap<String, Arc<SchemaNode>>;
+
 /// How long the first discovery waits for the first list of CRDs (their schemas).
 const CRD_WAIT: Duration = Duration::from_secs(10);
 
@@ -219,7 +222,7 @@ struct Supervisor {
     /// CRD schemas by (group, kind).
     crds: HashMap<(String, String), CrdSchemas>,
     /// OpenAPI v3 schemas by (group, version), fetched once; `Err` is remembered too.
-    openapi: HashMap<(String, String), Result<BTreeMap<String, Arc<SchemaNode>>, String>>,
+    openapi: HashMap<(String, String), Result<KindSchemas, String>>,
 }
 
 impl Supervisor {

@@ -3,9 +3,11 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, ResourceExt, WatchEvent, WatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiResource, Discovery};
@@ -50,14 +52,15 @@ fn dyn_api(api: &FakeApi, ar: &ApiResource) -> Api<DynamicObject> {
     Api::all_with(api.client(), ar)
 }
 
-/// A watcher event as a short string, errors as `Err(<code>)`.
-fn describe(ev: &Result<Event<DynamicObject>, watcher::Error>) -> String {
+/// A watcher event as a short string, objects as `label` gives them, errors as
+/// `Err(<code>)`.
+fn describe<K>(ev: &Result<Event<K>, watcher::Error>, label: impl Fn(&K) -> String) -> String {
     match ev {
         Ok(Event::Init) => "Init".into(),
-        Ok(Event::InitApply(o)) => format!("InitApply({})", o.name_any()),
+        Ok(Event::InitApply(o)) => format!("InitApply({})", label(o)),
         Ok(Event::InitDone) => "InitDone".into(),
-        Ok(Event::Apply(o)) => format!("Apply({})", o.name_any()),
-        Ok(Event::Delete(o)) => format!("Delete({})", o.name_any()),
+        Ok(Event::Apply(o)) => format!("Apply({})", label(o)),
+        Ok(Event::Delete(o)) => format!("Delete({})", label(o)),
         Err(e) => format!(
             "Err({})",
             error_code(e).map_or_else(|| e.to_string(), |c| c.to_string())
@@ -78,15 +81,25 @@ fn error_code(e: &watcher::Error) -> Option<u16> {
 /// The watcher driven on its own task (as the exporter does), its events described.
 struct Events(mpsc::UnboundedReceiver<String>);
 
+/// Objects described by name.
 fn spawn_watcher<S>(stream: S) -> Events
 where
     S: Stream<Item = Result<Event<DynamicObject>, watcher::Error>> + Send + 'static,
+{
+    spawn_watcher_with(stream, |o: &DynamicObject| o.name_any())
+}
+
+fn spawn_watcher_with<K, S, F>(stream: S, label: F) -> Events
+where
+    K: Send + 'static,
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+    F: Fn(&K) -> String + Send + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut stream = Box::pin(stream);
         while let Some(ev) = stream.next().await {
-            if tx.send(describe(&ev)).is_err() {
+            if tx.send(describe(&ev, &label)).is_err() {
                 break;
             }
         }
@@ -848,4 +861,563 @@ async fn drop_watches_cuts_the_connection_mid_stream() {
         timed_out.ends_with("0\r\n\r\n"),
         "terminating chunk: {timed_out:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// CustomResourceDefinitions
+// ---------------------------------------------------------------------------------------
+
+/// The openAPIV3Schema of a Widget version: `spec.size`, and `spec.color` of these values.
+fn widget_schema(colors: &[&str]) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "properties": {
+                    "size": {"type": "integer"},
+                    "color": {"type": "string", "enum": colors},
+                },
+            },
+        },
+    })
+}
+
+/// widgets.example.com (Widget, namespaced, short name `wd`); versions as
+/// `(name, served, storage, colors)`.
+fn widget_crd(versions: &[(&str, bool, bool, &[&str])]) -> Value {
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|(name, served, storage, colors)| {
+            json!({
+                "name": name,
+                "served": served,
+                "storage": storage,
+                "schema": {"openAPIV3Schema": widget_schema(colors)},
+            })
+        })
+        .collect();
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {
+                "plural": "widgets",
+                "singular": "widget",
+                "kind": "Widget",
+                "shortNames": ["wd"],
+            },
+            "scope": "Namespaced",
+            "versions": versions,
+        },
+    })
+}
+
+/// gadgets.tools.example.org (Gadget, cluster-scoped), v1 only; no metadata.name given.
+fn gadget_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {},
+        "spec": {
+            "group": "tools.example.org",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "scope": "Cluster",
+            "versions": [{
+                "name": "v1",
+                "served": true,
+                "storage": true,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true,
+                }},
+            }],
+        },
+    })
+}
+
+/// A CRD as `name[colors of spec.color in every version]`.
+fn crd_label(crd: &CustomResourceDefinition) -> String {
+    let colors: Vec<String> = crd
+        .spec
+        .versions
+        .iter()
+        .filter_map(|v| {
+            v.schema
+                .as_ref()?
+                .open_api_v3_schema
+                .as_ref()?
+                .properties
+                .as_ref()?
+                .get("spec")?
+                .properties
+                .as_ref()?
+                .get("color")?
+                .enum_
+                .clone()
+        })
+        .flatten()
+        .map(|j| j.0.as_str().unwrap_or("?").to_string())
+        .collect();
+    format!("{}[{}]", crd.name_any(), colors.join(","))
+}
+
+fn widgets_at(fake: &FakeApi, version: &str) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("example.com", version, "Widget"),
+        "widgets",
+    );
+    dyn_api(fake, &ar)
+}
+
+fn api_error_code<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> (u16, String) {
+    match r {
+        Err(kube::Error::Api(s)) => (s.code, s.reason.clone()),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_watcher_sees_install_and_reinstall() {
+    let fake = FakeApi::start().await;
+    fake.install_crd(gadget_crd());
+    let crds: Api<CustomResourceDefinition> = Api::all(fake.client());
+    let mut w = spawn_watcher_with(
+        kube::runtime::watcher(crds.clone(), watcher::Config::default()),
+        crd_label,
+    );
+    assert_eq!(
+        read_until(&mut w, "InitDone").await,
+        vec!["Init", "InitApply(gadgets.tools.example.org[])", "InitDone"]
+    );
+    fake.wait_for_watches(1).await;
+
+    let small_large: &[&str] = &["small", "large"];
+    fake.install_crd(widget_crd(&[("v1", true, true, small_large)]));
+    assert_eq!(
+        read_until(&mut w, "Apply(widgets.example.com[small,large])").await,
+        vec!["Apply(widgets.example.com[small,large])"]
+    );
+    fake.install_crd(widget_crd(&[(
+        "v1",
+        true,
+        true,
+        &["small", "large", "huge"],
+    )]));
+    assert_eq!(
+        read_until(&mut w, "Apply(widgets.example.com[small,large,huge])").await,
+        vec!["Apply(widgets.example.com[small,large,huge])"],
+        "a re-install is one more Apply with the new schema"
+    );
+
+    // Stored as a real server would: defaults, status, generation bumped by the change.
+    let stored = crds.get("widgets.example.com").await.unwrap();
+    assert_eq!(stored.metadata.generation, Some(2));
+    assert_eq!(stored.spec.names.list_kind.as_deref(), Some("WidgetList"));
+    let status = stored.status.expect("status");
+    assert_eq!(status.stored_versions, Some(vec!["v1".to_string()]));
+    assert!(
+        status
+            .conditions
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+    let gadget = crds.get("gadgets.tools.example.org").await.unwrap();
+    assert_eq!(gadget.spec.names.singular.as_deref(), Some("gadget"));
+    assert_eq!(gadget.metadata.generation, Some(1));
+    assert_eq!(
+        names_of(&crds.list(&ListParams::default()).await.unwrap()),
+        vec!["gadgets.tools.example.org", "widgets.example.com"]
+    );
+}
+
+fn names_of<K: kube::Resource + Clone>(list: &kube::core::ObjectList<K>) -> Vec<String> {
+    list.items.iter().map(|o| o.name_any()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_crd_is_discovered_and_served() {
+    let fake = FakeApi::start().await;
+    let client = fake.client();
+    let colors: &[&str] = &["red"];
+    fake.install_crd(widget_crd(&[
+        ("v1alpha1", false, false, colors),
+        ("v1", true, false, colors),
+        ("v2", true, true, colors),
+    ]));
+    fake.install_crd(gadget_crd());
+
+    let d = Discovery::new(client.clone()).run().await.unwrap();
+    let gvk = |v: &str| GroupVersionKind::gvk("example.com", v, "Widget");
+    let example = d.get("example.com").expect("group example.com discovered");
+    assert_eq!(
+        example.preferred_version_or_latest(),
+        "v2",
+        "the storage version"
+    );
+    let (ar, caps) = d.resolve_gvk(&gvk("v2")).expect("v2 served");
+    assert_eq!(ar.plural, "widgets");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    assert!(d.resolve_gvk(&gvk("v1")).is_some(), "v1 served");
+    assert!(
+        d.resolve_gvk(&gvk("v1alpha1")).is_none(),
+        "v1alpha1 not served"
+    );
+    let (_, gadget_caps) = d
+        .resolve_gvk(&GroupVersionKind::gvk("tools.example.org", "v1", "Gadget"))
+        .expect("gadgets discovered");
+    assert_eq!(gadget_caps.scope, kube::discovery::Scope::Cluster);
+    let (crd_ar, _) = d
+        .resolve_gvk(&GroupVersionKind::gvk(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+        ))
+        .expect("customresourcedefinitions discovered");
+    assert_eq!(crd_ar.plural, "customresourcedefinitions");
+    let v2 = client
+        .list_api_group_resources("example.com/v2")
+        .await
+        .unwrap();
+    let widgets = &v2.resources[0];
+    assert_eq!(
+        (widgets.singular_name.as_str(), widgets.short_names.clone()),
+        ("widget", Some(vec!["wd".to_string()]))
+    );
+
+    fake.apply(json!({
+        "apiVersion": "example.com/v2",
+        "kind": "Widget",
+        "metadata": {"name": "w1"},
+        "spec": {"size": 1, "color": "red"},
+    }));
+    fake.apply(widget("w2")); // apiVersion example.com/v1: the same resource
+    let at_v2 = widgets_at(&fake, "v2")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert_eq!(names(&at_v2), vec!["w1", "w2"]);
+    assert_eq!(
+        at_v2.items[1].types.as_ref().unwrap().api_version,
+        "example.com/v2"
+    );
+    assert_eq!(
+        names(
+            &widgets_at(&fake, "v1")
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+        ),
+        vec!["w1", "w2"]
+    );
+    assert_eq!(
+        api_error_code(
+            widgets_at(&fake, "v1alpha1")
+                .list(&ListParams::default())
+                .await
+        )
+        .0,
+        404
+    );
+
+    // Re-installing with v1 no longer served: its watches close, it 404s, objects stay.
+    let mut raw = widgets_at(&fake, "v1")
+        .watch(&WatchParams::default(), &fake.resource_version())
+        .await
+        .unwrap()
+        .boxed();
+    fake.wait_for_watches(1).await;
+    fake.install_crd(widget_crd(&[
+        ("v1alpha1", false, false, colors),
+        ("v1", false, false, colors),
+        ("v2", true, true, colors),
+    ]));
+    loop {
+        match tokio::time::timeout(STEP, raw.next())
+            .await
+            .expect("v1 watch closed in time")
+        {
+            None => break,
+            Some(Ok(WatchEvent::Bookmark(_))) => {}
+            Some(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        api_error_code(widgets_at(&fake, "v1").list(&ListParams::default()).await).0,
+        404
+    );
+    assert_eq!(
+        names(
+            &widgets_at(&fake, "v2")
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+        ),
+        vec!["w1", "w2"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_crd_deletes_objects_then_the_crd() {
+    let fake = FakeApi::start().await;
+    fake.install_crd(widget_crd(&[("v1", true, true, &["red"])]));
+    fake.apply(widget("w1"));
+    fake.apply(widget("w2"));
+    let mut widgets = spawn_watcher(watcher(widgets_at(&fake, "v1"), watcher::Config::default()));
+    read_until(&mut widgets, "InitDone").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(fake.client());
+    let mut w = spawn_watcher_with(
+        kube::runtime::watcher(crds.clone(), watcher::Config::default()),
+        crd_label,
+    );
+    read_until(&mut w, "InitDone").await;
+    fake.wait_for_watches(2).await;
+
+    fake.uninstall_crd("widgets.example.com");
+    assert_eq!(
+        read_until(&mut widgets, "Delete(w2)").await,
+        vec!["Delete(w1)", "Delete(w2)"]
+    );
+    assert_eq!(
+        read_until(&mut w, "Delete(widgets.example.com[red])").await,
+        vec!["Delete(widgets.example.com[red])"]
+    );
+    assert_eq!(fake.open_watches(), 1, "only the CRD watch is left");
+    assert_eq!(
+        api_error_code(widgets_at(&fake, "v1").list(&ListParams::default()).await),
+        (404, "NotFound".to_string())
+    );
+    assert!(
+        !Discovery::new(fake.client())
+            .run()
+            .await
+            .unwrap()
+            .has_group("example.com")
+    );
+    assert!(
+        crds.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        fake.objects("apiextensions.k8s.io", "customresourcedefinitions")
+            .is_empty()
+    );
+    fake.uninstall_crd("widgets.example.com"); // unknown now: ignored
+    fake.uninstall_crd("nodots");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_crds_give_403() {
+    let fake = FakeApi::start().await;
+    fake.install_crd(gadget_crd());
+    fake.forbid("customresourcedefinitions");
+    let crds: Api<CustomResourceDefinition> = Api::all(fake.client());
+    let (code, reason) = api_error_code(crds.list(&ListParams::default()).await);
+    assert_eq!((code, reason.as_str()), (403, "Forbidden"));
+    let mut w = spawn_watcher_with(
+        kube::runtime::watcher(crds.clone(), watcher::Config::default()),
+        crd_label,
+    );
+    assert_eq!(
+        read_until(&mut w, "Err(403)").await,
+        vec!["Init", "Err(403)"]
+    );
+    let (code, _) = api_error_code(crds.watch(&WatchParams::default(), "0").await.map(|_| ()));
+    assert_eq!(code, 403);
+    // The custom resource itself is still served.
+    let gadgets = dyn_api(
+        &fake,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("tools.example.org", "v1", "Gadget"),
+            "gadgets",
+        ),
+    );
+    gadgets
+        .list(&ListParams::default())
+        .await
+        .expect("gadgets listable");
+    fake.clear_faults();
+    assert_eq!(
+        names_of(&crds.list(&ListParams::default()).await.unwrap()),
+        vec!["gadgets.tools.example.org"]
+    );
+}
+
+#[test]
+#[should_panic(expected = "metadata.name must be")]
+fn install_crd_with_a_wrong_name_panics() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let fake = FakeApi::start().await;
+        let mut crd = gadget_crd();
+        crd["metadata"]["name"] = json!("gadgets");
+        fake.install_crd(crd);
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// OpenAPI v3
+// ---------------------------------------------------------------------------------------
+
+async fn get_json(client: &kube::Client, url: &str) -> Result<Value, kube::Error> {
+    let text = client
+        .request_text(hyper::Request::get(url).body(Vec::new()).unwrap())
+        .await?;
+    Ok(serde_json::from_str(&text).expect("JSON"))
+}
+
+/// The `serverRelativeURL` of each group-version `/openapi/v3` lists.
+async fn openapi_index(client: &kube::Client) -> BTreeMap<String, String> {
+    let index = get_json(client, "/openapi/v3").await.unwrap();
+    index["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .map(|(k, v)| {
+            let url = v["serverRelativeURL"].as_str().expect("serverRelativeURL");
+            (k.clone(), url.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_v3_serves_crd_schemas_and_set_documents() {
+    let fake = FakeApi::start().await;
+    let client = fake.client();
+    fake.install_crd(widget_crd(&[
+        ("v1", true, false, &["red"]),
+        ("v2", true, true, &["red", "blue"]),
+    ]));
+
+    let index = openapi_index(&client).await;
+    assert_eq!(
+        index.keys().collect::<Vec<_>>(),
+        vec![
+            "api/v1",
+            "apis/apiextensions.k8s.io/v1",
+            "apis/apps/v1",
+            "apis/example.com/v1",
+            "apis/example.com/v2",
+        ]
+    );
+    for (gv, url) in &index {
+        let prefix = format!("/openapi/v3/{gv}?hash=");
+        let hash = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}"));
+        assert!(
+            !hash.is_empty() && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{url}"
+        );
+    }
+
+    for (version, colors) in [("v1", json!(["red"])), ("v2", json!(["red", "blue"]))] {
+        let doc = get_json(&client, &index[&format!("apis/example.com/{version}")])
+            .await
+            .unwrap();
+        assert_eq!(doc["openapi"], "3.0.0");
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        assert_eq!(
+            schemas.keys().collect::<Vec<_>>(),
+            vec![&format!("com.example.{version}.Widget")]
+        );
+        let schema = &schemas[&format!("com.example.{version}.Widget")];
+        assert_eq!(
+            schema["x-kubernetes-group-version-kind"],
+            json!([{"group": "example.com", "version": version, "kind": "Widget"}])
+        );
+        let mut expected = widget_schema(&[]);
+        expected["properties"]["spec"]["properties"]["color"]["enum"] = colors;
+        expected["x-kubernetes-group-version-kind"] =
+            schema["x-kubernetes-group-version-kind"].clone();
+        assert_eq!(schema, &expected, "the CRD's openAPIV3Schema plus the GVK");
+    }
+    // The query string is ignored.
+    let no_hash = get_json(&client, "/openapi/v3/apis/example.com/v2")
+        .await
+        .unwrap();
+    assert!(no_hash["components"]["schemas"]["com.example.v2.Widget"].is_object());
+
+    // Built-in group-versions: empty schemas, until a test sets a document.
+    let apps = get_json(&client, &index["apis/apps/v1"]).await.unwrap();
+    assert_eq!(apps["components"]["schemas"], json!({}));
+    let core = get_json(&client, "/openapi/v3/api/v1").await.unwrap();
+    assert_eq!(core["components"]["schemas"], json!({}));
+    let custom = json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": {},
+        "components": {"schemas": {"io.k8s.api.apps.v1.Deployment": {"type": "object"}}},
+    });
+    fake.set_openapi("apps", "v1", custom.clone());
+    let after = openapi_index(&client).await;
+    assert_ne!(
+        after["apis/apps/v1"], index["apis/apps/v1"],
+        "hash follows content"
+    );
+    assert_eq!(
+        after["apis/example.com/v1"], index["apis/example.com/v1"],
+        "stable"
+    );
+    assert_eq!(
+        get_json(&client, &after["apis/apps/v1"]).await.unwrap(),
+        custom
+    );
+
+    // Not served: 404.
+    assert_eq!(
+        api_error_code(get_json(&client, "/openapi/v3/apis/nope.io/v1").await),
+        (404, "NotFound".to_string())
+    );
+    fake.uninstall_crd("widgets.example.com");
+    assert!(
+        !openapi_index(&client)
+            .await
+            .contains_key("apis/example.com/v2")
+    );
+    assert_eq!(
+        api_error_code(get_json(&client, &index["apis/example.com/v2"]).await).0,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_faults() {
+    let fake = FakeApi::start().await;
+    let client = fake.client();
+    fake.fail("openapi", 404, None);
+    for url in [
+        "/openapi/v3",
+        "/openapi/v3/api/v1",
+        "/openapi/v3/apis/apps/v1",
+    ] {
+        assert_eq!(api_error_code(get_json(&client, url).await).0, 404, "{url}");
+    }
+    // Only OpenAPI is affected.
+    dyn_api(&fake, &deployments_ar())
+        .list(&ListParams::default())
+        .await
+        .expect("deployments listable");
+    fake.forbid("openapi");
+    assert_eq!(
+        api_error_code(get_json(&client, "/openapi/v3").await),
+        (403, "Forbidden".to_string())
+    );
+    fake.clear_faults();
+    assert!(openapi_index(&client).await.contains_key("apis/apps/v1"));
+    fake.fail("openapi", 500, Some(1));
+    assert_eq!(
+        api_error_code(get_json(&client, "/openapi/v3/apis/apps/v1").await).0,
+        500
+    );
+    get_json(&client, "/openapi/v3/apis/apps/v1")
+        .await
+        .expect("one failure only");
 }

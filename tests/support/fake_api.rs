@@ -8,6 +8,13 @@
 //! `add_resource`, `remove_resource`, `set_versions`) and inject faults (`drop_watches`,
 //! `fail`, `forbid`, `set_delay`, `expire_history`).
 //!
+//! CustomResourceDefinitions work as on a real server: [`FakeApi::install_crd`] stores the
+//! CRD object (served as `apiextensions.k8s.io/v1` `customresourcedefinitions`) and
+//! registers the custom resource it defines; [`FakeApi::uninstall_crd`] undoes both.
+//! OpenAPI v3 is served at `/openapi/v3` (an index of every served group-version) and
+//! `/openapi/v3/api/v1`, `/openapi/v3/apis/{group}/{version}` (the documents: set with
+//! [`FakeApi::set_openapi`], generated from installed CRDs, or empty).
+//!
 //! `FakeApi` is a cheap `Clone` handle; the server runs on the tokio runtime that was
 //! current when [`FakeApi::start`] was called and stops with it.
 
@@ -37,6 +44,11 @@ const FIRST_BOOKMARK: Duration = Duration::from_millis(100);
 const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+const CRD_GROUP: &str = "apiextensions.k8s.io";
+const CRD_PLURAL: &str = "customresourcedefinitions";
+/// The fault key ([`FakeApi::fail`]) of every `/openapi/v3` request.
+const OPENAPI_FAULT: &str = "openapi";
 
 // ---------------------------------------------------------------------------------------
 // Resource definitions
@@ -69,7 +81,7 @@ impl ResourceDef {
             kind: kind.to_string(),
             namespaced,
             short_names: Vec::new(),
-            verbs: ["get", "list", "watch"].map(String::from).to_vec(),
+            verbs: default_verbs(),
         }
     }
 
@@ -112,6 +124,20 @@ impl ResourceDef {
         Self::new("", "v1", "namespaces", "Namespace", false).short(&["ns"])
     }
 
+    /// apiextensions.k8s.io/v1 customresourcedefinitions (CustomResourceDefinition),
+    /// cluster-scoped, short names `crd`, `crds`. Registered by [`FakeApi::start`]; the
+    /// objects are maintained by [`FakeApi::install_crd`] and [`FakeApi::uninstall_crd`].
+    pub fn crds() -> Self {
+        Self::new(
+            CRD_GROUP,
+            "v1",
+            CRD_PLURAL,
+            "CustomResourceDefinition",
+            false,
+        )
+        .short(&["crd", "crds"])
+    }
+
     fn has_verb(&self, verb: &str) -> bool {
         self.verbs.iter().any(|v| v == verb)
     }
@@ -124,6 +150,10 @@ impl ResourceDef {
             format!("{}.{}", self.plural, self.group)
         }
     }
+}
+
+fn default_verbs() -> Vec<String> {
+    ["get", "list", "watch"].map(String::from).to_vec()
 }
 
 fn group_version(group: &str, version: &str) -> String {
@@ -206,6 +236,10 @@ struct State {
     watches: HashMap<u64, WatchReg>,
     next_watch: u64,
     next_uid: u64,
+    /// CRDs installed with `install_crd`, by name (`<plural>.<group>`), as stored.
+    crds: BTreeMap<String, Value>,
+    /// OpenAPI v3 documents set with `set_openapi`, by (group, version).
+    openapi: HashMap<(String, String), Value>,
 }
 
 impl State {
@@ -340,6 +374,148 @@ impl State {
         self.next_uid += 1;
         format!("fa4e0000-0000-4000-8000-{:012x}", self.next_uid)
     }
+
+    /// See [`FakeApi::add_resource`]. Returns the resource's index.
+    fn add_resource(&mut self, def: ResourceDef) -> usize {
+        if let Some(i) = self.find(&def.group, &def.plural) {
+            let r = &mut self.resources[i];
+            if !r.versions.contains(&def.version) {
+                r.versions.push(def.version.clone());
+            }
+            r.def = def;
+            i
+        } else {
+            self.resources.push(Resource {
+                versions: vec![def.version.clone()],
+                def,
+                objects: BTreeMap::new(),
+            });
+            self.resources.len() - 1
+        }
+    }
+
+    /// See [`FakeApi::remove_resource`].
+    fn remove_resource(&mut self, group: &str, plural: &str) {
+        let Some(idx) = self.find(group, plural) else {
+            return;
+        };
+        let keys: Vec<Key> = self.resources[idx].objects.keys().cloned().collect();
+        for k in keys {
+            self.delete_at(idx, &k);
+        }
+        self.end_watches(false, |w| w.group == group && w.plural == plural);
+        self.history
+            .retain(|e| !(e.group == group && e.plural == plural));
+        self.resources.remove(idx);
+        if !self.resources.iter().any(|r| r.def.group == group) {
+            self.group_preferred.remove(group);
+        }
+    }
+
+    /// See [`FakeApi::set_versions`].
+    fn set_versions(&mut self, idx: usize, versions: Vec<String>, preferred: &str) {
+        let group = self.resources[idx].def.group.clone();
+        let plural = self.resources[idx].def.plural.clone();
+        self.group_preferred
+            .insert(group.clone(), preferred.to_string());
+        self.end_watches(false, |w| {
+            w.group == group && w.plural == plural && !versions.contains(&w.version)
+        });
+        self.resources[idx].versions = versions;
+    }
+
+    /// Create or update an object of resource `idx` (see [`FakeApi::apply`]); `obj` has
+    /// a `metadata.name`. Returns the new resourceVersion.
+    fn upsert(&mut self, idx: usize, mut obj: Value) -> String {
+        let namespaced = self.resources[idx].def.namespaced;
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("fake api: apply: metadata is an object");
+        if namespaced {
+            let ns = meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default")
+                .to_string();
+            meta.insert("namespace".into(), json!(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        let key = key_of(&obj);
+        let prev = self.resources[idx].objects.get(&key).cloned();
+        self.rv += 1;
+        let rv = self.rv.to_string();
+        let uid = match prev.as_ref().and_then(|p| p["metadata"]["uid"].as_str()) {
+            Some(u) => u.to_string(),
+            None => self.new_uid(),
+        };
+        let meta = obj["metadata"].as_object_mut().expect("metadata object");
+        meta.insert("resourceVersion".into(), json!(rv));
+        if !meta.contains_key("uid") {
+            meta.insert("uid".into(), json!(uid));
+        }
+        if !meta.contains_key("creationTimestamp") {
+            let ts = prev
+                .as_ref()
+                .and_then(|p| p["metadata"].get("creationTimestamp").cloned())
+                .unwrap_or_else(|| json!(now_rfc3339()));
+            meta.insert("creationTimestamp".into(), ts);
+        }
+        if !meta.contains_key("generation") {
+            let generation = match &prev {
+                None => 1,
+                Some(p) => {
+                    let g = p["metadata"]["generation"].as_i64().unwrap_or(1);
+                    if p.get("spec") != obj.get("spec") {
+                        g + 1
+                    } else {
+                        g
+                    }
+                }
+            };
+            obj["metadata"]["generation"] = json!(generation);
+        }
+        self.resources[idx].objects.insert(key, obj.clone());
+        let kind = if prev.is_some() {
+            EvKind::Modified
+        } else {
+            EvKind::Added
+        };
+        self.emit(idx, kind, obj, prev);
+        rv
+    }
+
+    /// Delete an object of resource `idx` with a DELETED event; whether it existed.
+    fn delete_at(&mut self, idx: usize, key: &Key) -> bool {
+        let Some(prev) = self.resources[idx].objects.remove(key) else {
+            return false;
+        };
+        self.rv += 1;
+        let mut obj = prev.clone();
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        self.emit(idx, EvKind::Deleted, obj, Some(prev));
+        true
+    }
+
+    /// The status of an injected fault for this key, counting it down.
+    fn take_fault(&mut self, key: &str) -> Option<u16> {
+        let f = self.faults.get_mut(key)?;
+        let status = f.status;
+        if let Some(n) = f.remaining.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.faults.remove(key);
+            }
+        }
+        Some(status)
+    }
+
+    /// Whether any resource of the group-version is served (core v1 always is).
+    fn serves(&self, group: &str, version: &str) -> bool {
+        (group.is_empty() && version == "v1")
+            || self.group_versions(group).iter().any(|v| v == version)
+    }
 }
 
 fn key_of(obj: &Value) -> Key {
@@ -373,15 +549,16 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
-    /// Start a server with the built-in resources pods, configmaps, nodes (core v1) and
-    /// deployments (apps/v1) registered, no objects. Binds 127.0.0.1:0 and serves on the
-    /// current tokio runtime.
+    /// Start a server with the built-in resources pods, configmaps, nodes (core v1),
+    /// deployments (apps/v1) and customresourcedefinitions (apiextensions.k8s.io/v1)
+    /// registered, no objects. Binds 127.0.0.1:0 and serves on the current tokio runtime.
     pub async fn start() -> FakeApi {
         Self::start_with(vec![
             ResourceDef::pods(),
             ResourceDef::configmaps(),
             ResourceDef::nodes(),
             ResourceDef::deployments(),
+            ResourceDef::crds(),
         ])
         .await
     }
@@ -406,6 +583,8 @@ impl FakeApi {
                 watches: HashMap::new(),
                 next_watch: 0,
                 next_uid: 0,
+                crds: BTreeMap::new(),
+                openapi: HashMap::new(),
             }),
         });
         let api = FakeApi { inner };
@@ -462,46 +641,14 @@ impl FakeApi {
     /// the same group/plural again updates its definition and adds its version to the
     /// served versions, keeping its objects.
     pub fn add_resource(&self, def: ResourceDef) {
-        let mut st = self.inner.lock();
-        if let Some(i) = st.find(&def.group, &def.plural) {
-            let r = &mut st.resources[i];
-            if !r.versions.contains(&def.version) {
-                r.versions.push(def.version.clone());
-            }
-            r.def = def;
-        } else {
-            st.resources.push(Resource {
-                versions: vec![def.version.clone()],
-                def,
-                objects: BTreeMap::new(),
-            });
-        }
+        self.inner.lock().add_resource(def);
     }
 
     /// Remove a resource (CRD deleted): its objects are deleted (DELETED to open
     /// watches), its watches are closed, it leaves discovery and its URLs answer 404.
     /// Unknown resources are ignored.
     pub fn remove_resource(&self, group: &str, plural: &str) {
-        let mut st = self.inner.lock();
-        let Some(idx) = st.find(group, plural) else {
-            return;
-        };
-        let keys: Vec<Key> = st.resources[idx].objects.keys().cloned().collect();
-        for k in keys {
-            if let Some(prev) = st.resources[idx].objects.remove(&k) {
-                st.rv += 1;
-                let mut obj = prev.clone();
-                obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-                st.emit(idx, EvKind::Deleted, obj, Some(prev));
-            }
-        }
-        st.end_watches(false, |w| w.group == group && w.plural == plural);
-        st.history
-            .retain(|e| !(e.group == group && e.plural == plural));
-        st.resources.remove(idx);
-        if !st.resources.iter().any(|r| r.def.group == group) {
-            st.group_preferred.remove(group);
-        }
+        self.inner.lock().remove_resource(group, plural);
     }
 
     /// Serve the resource at exactly these versions (same objects, apiVersion rewritten
@@ -513,12 +660,115 @@ impl FakeApi {
             .find(group, plural)
             .unwrap_or_else(|| panic!("fake api: set_versions: no resource {plural}.{group}"));
         let versions: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
-        st.resources[idx].versions = versions.clone();
-        st.group_preferred
-            .insert(group.to_string(), preferred.to_string());
-        st.end_watches(false, |w| {
-            w.group == group && w.plural == plural && !versions.contains(&w.version)
-        });
+        st.set_versions(idx, versions, preferred);
+    }
+
+    /// Install (or update) a CustomResourceDefinition, given as the full
+    /// `apiextensions.k8s.io/v1` object (`spec.group`, `spec.names`, `spec.scope`,
+    /// `spec.versions[].{name,served,storage,schema.openAPIV3Schema}`), as a real server
+    /// does when it is created or updated:
+    ///
+    /// - The custom resource is registered (or updated, keeping its objects) for
+    ///   discovery and serving, with the CRD's kind, singular, short names and scope, at
+    ///   exactly the versions with `served: true`, the preferred one (the group's
+    ///   preferredVersion) being the storage version, or the first served one if that
+    ///   is not served. As with [`set_versions`], watches at versions no longer served
+    ///   are closed and those versions answer 404.
+    /// - Then the CRD object is stored as `customresourcedefinitions/<plural>.<group>`
+    ///   (ADDED, or MODIFIED on re-install, as [`apply`] does; only if that resource is
+    ///   registered, see [`ResourceDef::crds`]). `metadata.name` is set to
+    ///   `<plural>.<group>`; the defaults a real server fills in are added when absent
+    ///   (`spec.names.singular` = lowercased kind, `spec.names.listKind` = kind + `List`,
+    ///   `spec.conversion.strategy` = `None`), and `status` (when absent) says the names
+    ///   are accepted and the CRD is Established, with `storedVersions`.
+    /// - OpenAPI v3 documents of its served group-versions get its schemas (see
+    ///   [`set_openapi`]).
+    ///
+    /// Both happen at once under the server's lock: a client that sees the CRD event
+    /// already finds the resource in discovery.
+    ///
+    /// Panics on a CRD a real server would reject: no group, plural or kind, a scope
+    /// other than `Namespaced`/`Cluster` (or a changed scope on re-install), no
+    /// versions, a version without `name`, `served` or `storage`, or a `metadata.name`
+    /// other than `<plural>.<group>`.
+    ///
+    /// [`set_versions`]: FakeApi::set_versions
+    /// [`apply`]: FakeApi::apply
+    /// [`set_openapi`]: FakeApi::set_openapi
+    pub fn install_crd(&self, crd: Value) {
+        let info = CrdInfo::parse(&crd);
+        let name = info.name();
+        let mut st = self.inner.lock();
+        let prev = st.crds.get(&name).cloned();
+        let crd = crd_as_stored(crd, &info, prev.as_ref());
+        let existing = st.find(&info.group, &info.plural);
+        if let Some(i) = existing {
+            let r = &st.resources[i];
+            if r.def.namespaced != info.namespaced && prev.is_some() {
+                drop(st);
+                panic!("fake api: install_crd {name}: spec.scope is immutable");
+            }
+        }
+        let verbs = existing.map_or_else(default_verbs, |i| st.resources[i].def.verbs.clone());
+        let def = ResourceDef {
+            group: info.group.clone(),
+            version: info.preferred.clone(),
+            plural: info.plural.clone(),
+            singular: info.singular.clone(),
+            kind: info.kind.clone(),
+            namespaced: info.namespaced,
+            short_names: info.short_names.clone(),
+            verbs,
+        };
+        let idx = st.add_resource(def);
+        st.set_versions(idx, info.served.clone(), &info.preferred);
+        st.crds.insert(name, crd.clone());
+        if let Some(ci) = st.find(CRD_GROUP, CRD_PLURAL) {
+            st.upsert(ci, crd);
+        }
+    }
+
+    /// Delete the CRD named `<plural>.<group>`: the custom resource goes as with
+    /// [`remove_resource`] (its objects deleted with DELETED events, its watches closed,
+    /// 404 and gone from discovery and OpenAPI afterwards), then the CRD object is
+    /// deleted (DELETED on CRD watches). Unknown names are ignored.
+    ///
+    /// [`remove_resource`]: FakeApi::remove_resource
+    pub fn uninstall_crd(&self, name: &str) {
+        let mut st = self.inner.lock();
+        let (group, plural) = match st.crds.remove(name) {
+            Some(crd) => {
+                let info = CrdInfo::parse(&crd);
+                (info.group, info.plural)
+            }
+            None => match name.split_once('.') {
+                Some((plural, group)) => (group.to_string(), plural.to_string()),
+                None => return,
+            },
+        };
+        st.remove_resource(&group, &plural);
+        if let Some(ci) = st.find(CRD_GROUP, CRD_PLURAL) {
+            st.delete_at(ci, &(String::new(), name.to_string()));
+        }
+    }
+
+    /// Serve this OpenAPI v3 document at `/openapi/v3/apis/<group>/<version>` (or
+    /// `/openapi/v3/api/v1` for group `""`), as is, instead of the generated one. The
+    /// group-version is still listed (and answered) only while it is served. Without
+    /// it, the document of a group-version is
+    /// `{"openapi": "3.0.0", "info": {..}, "paths": {}, "components": {"schemas": S}}`
+    /// where S has, for each CRD installed with [`install_crd`] served there, a schema
+    /// named `<reversed group>.<version>.<Kind>` (`com.example.v1.Widget` for group
+    /// `example.com`): the version's `schema.openAPIV3Schema` plus
+    /// `"x-kubernetes-group-version-kind": [{"group", "version", "kind"}]`; for other
+    /// group-versions S is empty.
+    ///
+    /// [`install_crd`]: FakeApi::install_crd
+    pub fn set_openapi(&self, group: &str, version: &str, doc: Value) {
+        self.inner
+            .lock()
+            .openapi
+            .insert((group.to_string(), version.to_string()), doc);
     }
 
     /// Create or update an object. The resource is found by the group of `apiVersion` and
@@ -528,7 +778,10 @@ impl FakeApi {
     /// even when nothing changed). Returns the new resourceVersion.
     ///
     /// Panics if the kind is not registered or the object has no `metadata.name`.
-    pub fn apply(&self, mut obj: Value) -> String {
+    /// (A CRD applied this way is only stored; use [`install_crd`] to serve it.)
+    ///
+    /// [`install_crd`]: FakeApi::install_crd
+    pub fn apply(&self, obj: Value) -> String {
         let api_version = obj["apiVersion"]
             .as_str()
             .unwrap_or_else(|| panic!("fake api: apply: object has no apiVersion: {obj}"))
@@ -552,63 +805,7 @@ impl FakeApi {
                  (call add_resource first); registered: {known:?}"
             )
         };
-        let namespaced = st.resources[idx].def.namespaced;
-        let meta = obj["metadata"]
-            .as_object_mut()
-            .expect("fake api: apply: metadata is an object");
-        if namespaced {
-            let ns = meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .unwrap_or("default")
-                .to_string();
-            meta.insert("namespace".into(), json!(ns));
-        } else {
-            meta.remove("namespace");
-        }
-        let key = key_of(&obj);
-        let prev = st.resources[idx].objects.get(&key).cloned();
-        st.rv += 1;
-        let rv = st.rv.to_string();
-        let uid = match prev.as_ref().and_then(|p| p["metadata"]["uid"].as_str()) {
-            Some(u) => u.to_string(),
-            None => st.new_uid(),
-        };
-        let meta = obj["metadata"].as_object_mut().expect("metadata object");
-        meta.insert("resourceVersion".into(), json!(rv));
-        if !meta.contains_key("uid") {
-            meta.insert("uid".into(), json!(uid));
-        }
-        if !meta.contains_key("creationTimestamp") {
-            let ts = prev
-                .as_ref()
-                .and_then(|p| p["metadata"].get("creationTimestamp").cloned())
-                .unwrap_or_else(|| json!(now_rfc3339()));
-            meta.insert("creationTimestamp".into(), ts);
-        }
-        if !meta.contains_key("generation") {
-            let generation = match &prev {
-                None => 1,
-                Some(p) => {
-                    let g = p["metadata"]["generation"].as_i64().unwrap_or(1);
-                    if p.get("spec") != obj.get("spec") {
-                        g + 1
-                    } else {
-                        g
-                    }
-                }
-            };
-            obj["metadata"]["generation"] = json!(generation);
-        }
-        st.resources[idx].objects.insert(key, obj.clone());
-        let kind = if prev.is_some() {
-            EvKind::Modified
-        } else {
-            EvKind::Added
-        };
-        st.emit(idx, kind, obj, prev);
-        rv
+        st.upsert(idx, obj)
     }
 
     /// Delete an object (namespace `None` = cluster-scoped, or `default` for a namespaced
@@ -630,14 +827,7 @@ impl FakeApi {
         } else {
             String::new()
         };
-        let Some(prev) = st.resources[idx].objects.remove(&(ns, name.to_string())) else {
-            return false;
-        };
-        st.rv += 1;
-        let mut obj = prev.clone();
-        obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-        st.emit(idx, EvKind::Deleted, obj, Some(prev));
-        true
+        st.delete_at(idx, &(ns, name.to_string()))
     }
 
     /// The stored objects of a resource, sorted by namespace/name (empty if unknown).
@@ -662,6 +852,8 @@ impl FakeApi {
 
     /// Answer list, watch and get requests of resources with this plural (any group)
     /// with a Status of this HTTP code, `times` times or until [`clear_faults`].
+    /// The pseudo-plural `openapi` does so for every `/openapi/v3` request
+    /// (`fail("openapi", 404, None)`: a server without OpenAPI v3).
     /// NB: kube's default client retries 429, 503 and 504 by itself.
     ///
     /// [`clear_faults`]: FakeApi::clear_faults
@@ -731,6 +923,306 @@ impl FakeApi {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// CustomResourceDefinitions
+// ---------------------------------------------------------------------------------------
+
+/// What the fake needs of a CRD.
+struct CrdInfo {
+    group: String,
+    plural: String,
+    singular: String,
+    kind: String,
+    short_names: Vec<String>,
+    namespaced: bool,
+    /// Versions with `served: true`, in the CRD's order.
+    served: Vec<String>,
+    storage: Option<String>,
+    /// The storage version if served, else the first served one (else the first).
+    preferred: String,
+}
+
+impl CrdInfo {
+    /// Panics (with the reason) on a CRD a real API server would reject.
+    fn parse(crd: &Value) -> CrdInfo {
+        let bad = |what: &str| -> ! { panic!("fake api: install_crd: {what}: {crd}") };
+        let spec = &crd["spec"];
+        let names = &spec["names"];
+        let text = |v: &Value, what: &str| match v.as_str() {
+            Some(s) if !s.is_empty() => s.to_string(),
+            _ => bad(&format!("{what} is required")),
+        };
+        let group = text(&spec["group"], "spec.group");
+        let plural = text(&names["plural"], "spec.names.plural");
+        let kind = text(&names["kind"], "spec.names.kind");
+        let singular = names["singular"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map_or_else(|| kind.to_lowercase(), str::to_string);
+        let short_names = names["shortNames"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let namespaced = match spec["scope"].as_str() {
+            Some("Namespaced") => true,
+            Some("Cluster") => false,
+            _ => bad("spec.scope must be Namespaced or Cluster"),
+        };
+        let versions = match spec["versions"].as_array() {
+            Some(vs) if !vs.is_empty() => vs,
+            _ => bad("spec.versions must not be empty"),
+        };
+        let mut served = Vec::new();
+        let mut storage = None;
+        for (i, v) in versions.iter().enumerate() {
+            let name = text(&v["name"], &format!("spec.versions[{i}].name"));
+            let flag = |f: &str| {
+                v[f].as_bool()
+                    .unwrap_or_else(|| bad(&format!("spec.versions[{i}].{f} is required")))
+            };
+            if flag("served") {
+                served.push(name.clone());
+            }
+            if flag("storage") && storage.is_none() {
+                storage = Some(name);
+            }
+        }
+        let preferred = storage
+            .clone()
+            .filter(|s| served.contains(s))
+            .or_else(|| served.first().cloned())
+            .unwrap_or_else(|| text(&versions[0]["name"], "spec.versions[0].name"));
+        let info = CrdInfo {
+            group,
+            plural,
+            singular,
+            kind,
+            short_names,
+            namespaced,
+            served,
+            storage,
+            preferred,
+        };
+        if let Some(n) = crd["metadata"]["name"].as_str()
+            && n != info.name()
+        {
+            bad(&format!(
+                "metadata.name must be spec.names.plural+\".\"+spec.group ({})",
+                info.name()
+            ));
+        }
+        info
+    }
+
+    /// `<plural>.<group>`
+    fn name(&self) -> String {
+        format!("{}.{}", self.plural, self.group)
+    }
+}
+
+/// The CRD object as a real server stores it: name set, defaults and status filled in.
+fn crd_as_stored(mut crd: Value, info: &CrdInfo, prev: Option<&Value>) -> Value {
+    let obj = crd
+        .as_object_mut()
+        .expect("fake api: install_crd: the CRD is an object");
+    obj.entry("apiVersion")
+        .or_insert_with(|| json!("apiextensions.k8s.io/v1"));
+    obj.entry("kind")
+        .or_insert_with(|| json!("CustomResourceDefinition"));
+    if !crd["metadata"].is_object() {
+        crd["metadata"] = json!({});
+    }
+    crd["metadata"]["name"] = json!(info.name());
+    let names = &mut crd["spec"]["names"];
+    if names["singular"].as_str().is_none_or(str::is_empty) {
+        names["singular"] = json!(info.singular);
+    }
+    if names["listKind"].as_str().is_none_or(str::is_empty) {
+        names["listKind"] = json!(format!("{}List", info.kind));
+    }
+    if crd["spec"]["conversion"].is_null() {
+        crd["spec"]["conversion"] = json!({"strategy": "None"});
+    }
+    if crd["status"].is_null() {
+        let prev_status = prev.map(|p| &p["status"]);
+        let mut stored: Vec<String> = prev_status
+            .and_then(|s| s["storedVersions"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(s) = &info.storage
+            && !stored.contains(s)
+        {
+            stored.push(s.clone());
+        }
+        let conditions = prev_status
+            .map(|s| s["conditions"].clone())
+            .filter(Value::is_array)
+            .unwrap_or_else(|| {
+                let now = now_rfc3339();
+                json!([
+                    {
+                        "type": "NamesAccepted",
+                        "status": "True",
+                        "lastTransitionTime": now,
+                        "reason": "NoConflicts",
+                        "message": "no conflicts found",
+                    },
+                    {
+                        "type": "Established",
+                        "status": "True",
+                        "lastTransitionTime": now,
+                        "reason": "InitialNamesAccepted",
+                        "message": "the initial names have been accepted",
+                    },
+                ])
+            });
+        crd["status"] = json!({
+            "acceptedNames": crd["spec"]["names"].clone(),
+            "conditions": conditions,
+            "storedVersions": stored,
+        });
+    }
+    crd
+}
+
+// ---------------------------------------------------------------------------------------
+// OpenAPI v3
+// ---------------------------------------------------------------------------------------
+
+/// `/openapi/v3` and below; `rest` is the path after it.
+fn openapi(st: &mut State, rest: &[&str], path: &str) -> Response<Body> {
+    if let Some(status) = st.take_fault(OPENAPI_FAULT) {
+        return match status {
+            404 => not_found(),
+            403 => status_response(
+                403,
+                &format!(
+                    "forbidden: User \"system:serviceaccount:default:kube-field-exporter\" \
+                     cannot get path \"{path}\""
+                ),
+                Some(json!({})),
+            ),
+            500 => status_response(500, "Internal error occurred: injected fault", None),
+            s => status_response(s, &format!("injected fault: HTTP {s}"), None),
+        };
+    }
+    let doc = match rest {
+        [] => return json_response(StatusCode::OK, &openapi_index(st)),
+        ["api", version] => openapi_doc(st, "", version),
+        ["apis", group, version] => openapi_doc(st, group, version),
+        _ => None,
+    };
+    match doc {
+        Some(d) => json_response(StatusCode::OK, &d),
+        None => not_found(),
+    }
+}
+
+/// `{"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=.."}, ..}}`
+fn openapi_index(st: &State) -> Value {
+    let mut gvs: Vec<(String, String)> = vec![(String::new(), "v1".to_string())];
+    for v in st.group_versions("") {
+        if v != "v1" {
+            gvs.push((String::new(), v));
+        }
+    }
+    for g in st.groups() {
+        for v in st.group_versions(&g) {
+            gvs.push((g.clone(), v));
+        }
+    }
+    let mut paths = serde_json::Map::new();
+    for (g, v) in gvs {
+        let Some(doc) = openapi_doc(st, &g, &v) else {
+            continue;
+        };
+        let key = if g.is_empty() {
+            format!("api/{v}")
+        } else {
+            format!("apis/{g}/{v}")
+        };
+        let url = format!("/openapi/v3/{key}?hash={}", doc_hash(&doc));
+        paths.insert(key, json!({"serverRelativeURL": url}));
+    }
+    json!({"paths": paths})
+}
+
+/// The document of a group-version (None if it is not served).
+fn openapi_doc(st: &State, group: &str, version: &str) -> Option<Value> {
+    if !st.serves(group, version) {
+        return None;
+    }
+    if let Some(d) = st.openapi.get(&(group.to_string(), version.to_string())) {
+        return Some(d.clone());
+    }
+    let mut schemas = serde_json::Map::new();
+    let mut any_crd = false;
+    for crd in st.crds.values() {
+        let spec = &crd["spec"];
+        if spec["group"].as_str() != Some(group) {
+            continue;
+        }
+        any_crd = true;
+        let plural = spec["names"]["plural"].as_str().unwrap_or("");
+        let kind = spec["names"]["kind"].as_str().unwrap_or("");
+        if st.find_served(group, version, plural).is_none() {
+            continue;
+        }
+        let Some(v) = spec["versions"]
+            .as_array()
+            .and_then(|vs| vs.iter().find(|v| v["name"].as_str() == Some(version)))
+        else {
+            continue;
+        };
+        let mut schema = v["schema"]["openAPIV3Schema"].clone();
+        if !schema.is_object() {
+            schema = json!({});
+        }
+        schema["x-kubernetes-group-version-kind"] =
+            json!([{"group": group, "version": version, "kind": kind}]);
+        schemas.insert(
+            format!("{}.{version}.{kind}", reversed_group(group)),
+            schema,
+        );
+    }
+    let info = if any_crd {
+        json!({"title": "Kubernetes CRD Swagger", "version": "v0.1.0"})
+    } else {
+        json!({"title": "Kubernetes", "version": "v1.33.0"})
+    };
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": info,
+        "paths": {},
+        "components": {"schemas": schemas},
+    }))
+}
+
+/// `example.com` -> `com.example`
+fn reversed_group(group: &str) -> String {
+    group.split('.').rev().collect::<Vec<_>>().join(".")
+}
+
+/// Stable for a document's content (within a build), as hex.
+fn doc_hash(doc: &Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    serde_json::to_string(doc)
+        .expect("serialize json")
+        .hash(&mut h);
+    format!("{:016X}", h.finish())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -870,8 +1362,12 @@ fn route(
     match segs.as_slice() {
         [] => json_response(
             StatusCode::OK,
-            &json!({"paths": ["/api", "/api/v1", "/apis", "/version", "/healthz", "/readyz", "/livez"]}),
+            &json!({"paths": [
+                "/api", "/api/v1", "/apis", "/openapi/v3", "/version", "/healthz", "/readyz",
+                "/livez",
+            ]}),
         ),
+        ["openapi", "v3", rest @ ..] => openapi(&mut st, rest, path),
         ["version"] => json_response(
             StatusCode::OK,
             &json!({
@@ -1116,14 +1612,7 @@ fn collection(
         (None, true) => "watch",
         (None, false) => "list",
     };
-    if let Some(f) = st.faults.get_mut(plural) {
-        let status = f.status;
-        if let Some(n) = f.remaining.as_mut() {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                st.faults.remove(plural);
-            }
-        }
+    if let Some(status) = st.take_fault(plural) {
         return injected_fault(status, &def, verb, namespace);
     }
     if !def.has_verb(verb) {

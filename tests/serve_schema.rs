@@ -222,3 +222,50 @@ async fn built_in_kinds_get_help_and_enums_from_openapi_v3() {
     assert!(m.contains("schema=\"openapi\""), "{m}");
     ex.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_command_describes_cluster_resources() {
+    let fake = FakeApi::start().await;
+    fake.install_crd(widget_crd(&["Pending", "Ready"]));
+    let dir = std::env::temp_dir().join(format!("kfe-schema-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, fake.kubeconfig_yaml()).unwrap();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kube-field-exporter"))
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec![
+        "schema".into(),
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+        "--resource".into(),
+        "wd,nosuchthing".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one resource does not resolve: {stderr}"
+    );
+    assert!(stderr.contains("nosuchthing"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v[0]["kind"], "Widget");
+    let phase = v[0]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "k8s_widget_status_phase")
+        .expect("phase listed");
+    assert_eq!(phase["enum_values"], json!(["Pending", "Ready"]));
+    assert_eq!(phase["labels"], json!(["namespace", "name", "phase"]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -95,29 +95,36 @@ async fn query(prom: SocketAddr, q: &str) -> Option<String> {
     result[0]["value"][1].as_str().map(str::to_string)
 }
 
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+/// The exporter binary (against the fake API server) and a Prometheus scraping it every
+/// second, evaluating `rule_files`.
+struct Stack {
+    exporter: Guard,
+    _prom: Guard,
+    exporter_addr: SocketAddr,
+    prom_addr: SocketAddr,
+    dir: std::path::PathBuf,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prometheus_scrapes_the_exporter_and_sees_changes() {
-    let Some(prometheus) = support::required_binary("prometheus") else {
-        return;
-    };
-    let dir = std::env::temp_dir().join(format!("kfe-e2e-{}", std::process::id()));
+async fn start_stack(
+    prometheus: &Path,
+    fake: &FakeApi,
+    name: &str,
+    resources: &[&str],
+    rule_files: &[std::path::PathBuf],
+) -> Stack {
+    let dir = std::env::temp_dir().join(format!("kfe-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-
-    let fake = FakeApi::start().await;
-    fake.apply(deployment(3));
     let kubeconfig = dir.join("kubeconfig");
     write(&kubeconfig, &fake.kubeconfig_yaml());
-
     let exporter_addr = free_port();
-    let exporter = Command::new(env!("CARGO_BIN_EXE_kube-field-exporter"))
-        .args(["serve", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args(["--resource", "deployments", "--listen"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kube-field-exporter"));
+    cmd.args(["serve", "--kubeconfig"]).arg(&kubeconfig);
+    for r in resources {
+        cmd.args(["--resource", r]);
+    }
+    let exporter = cmd
+        .arg("--listen")
         .arg(exporter_addr.to_string())
         .args(["--discovery-interval", "1s", "--log-format", "json"])
         .env("RUST_LOG", "info")
@@ -125,7 +132,7 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the exporter");
-    let mut exporter = Guard(Some(exporter));
+    let exporter = Guard(Some(exporter));
     until(
         "the exporter to be ready",
         Duration::from_secs(20),
@@ -136,14 +143,22 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
         },
     )
     .await;
-
     let prom_addr = free_port();
     let config = dir.join("prometheus.yml");
+    let rules: String = rule_files
+        .iter()
+        .map(|f| format!("  - '{}'\n", f.display()))
+        .collect();
+    let rules = if rules.is_empty() {
+        String::new()
+    } else {
+        format!("rule_files:\n{rules}")
+    };
     write(
         &config,
         &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: kube-field-exporter\n    static_configs:\n      - targets: ['{exporter_addr}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rules}\
+             scrape_configs:\n  - job_name: kube-field-exporter\n    honor_labels: true\n    static_configs:\n      - targets: ['{exporter_addr}']\n"
         ),
     );
     let prom = Command::new(prometheus)
@@ -157,8 +172,30 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start prometheus");
-    let _prom = Guard(Some(prom));
+    Stack {
+        exporter,
+        _prom: Guard(Some(prom)),
+        exporter_addr,
+        prom_addr,
+        dir,
+    }
+}
 
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_exporter_and_sees_changes() {
+    let Some(prometheus) = support::required_binary("prometheus") else {
+        return;
+    };
+    let fake = FakeApi::start().await;
+    fake.apply(deployment(3));
+    let stack = start_stack(&prometheus, &fake, "scrape", &["deployments"], &[]).await;
+    let prom_addr = stack.prom_addr;
+    let mut exporter = stack.exporter;
+    let dir = stack.dir;
     let q = "k8s_deployment_status_availableReplicas{namespace=\"default\",name=\"web\"}";
     let v = until(
         "Prometheus to scrape the series",
@@ -214,4 +251,60 @@ async fn prometheus_scrapes_the_exporter_and_sees_changes() {
     }
     assert!(logs.contains("initial list complete"), "{logs}");
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = stack.exporter_addr;
+}
+
+/// The backups example end to end: its CRD and objects in the fake API server, the
+/// exporter, and a real Prometheus evaluating the example's own rules file: the
+/// `BackupFailed` alert fires for the failed backup, and only for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backups_example_alert_fires_in_prometheus() {
+    let Some(prometheus) = support::required_binary("prometheus") else {
+        return;
+    };
+    let example = std::env::current_dir().unwrap().join("examples/backups");
+    let read = |f: &str| -> Vec<Value> {
+        let (objs, errs) = kube_field_exporter::input::read_path(&example.join(f));
+        assert!(errs.is_empty(), "{f}: {errs:?}");
+        objs.into_iter().map(|o| o.value).collect()
+    };
+    let crd = read("crd.yaml").remove(0);
+    let resource = format!(
+        "{}.{}",
+        crd["spec"]["names"]["plural"].as_str().unwrap(),
+        crd["spec"]["group"].as_str().unwrap()
+    );
+    let fake = FakeApi::start().await;
+    fake.install_crd(crd);
+    for o in read("objects.yaml") {
+        fake.apply(o);
+    }
+    let stack = start_stack(
+        &prometheus,
+        &fake,
+        "alert",
+        &[&resource],
+        &[example.join("rules.yaml")],
+    )
+    .await;
+    let prom = stack.prom_addr;
+    let firing = until("BackupFailed to fire", Duration::from_secs(60), || async {
+        let (status, body) = get(&format!("http://{prom}/api/v1/alerts")).await?;
+        if status != 200 {
+            return None;
+        }
+        let v: Value = serde_json::from_str(&body).ok()?;
+        let alerts: Vec<Value> = v["data"]["alerts"]
+            .as_array()?
+            .iter()
+            .filter(|a| a["labels"]["alertname"] == "BackupFailed" && a["state"] == "firing")
+            .cloned()
+            .collect();
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(firing.len(), 1, "only the failed backup: {firing:?}");
+    assert_eq!(firing[0]["labels"]["name"], "nightly-db", "{firing:?}");
+    assert_eq!(firing[0]["labels"]["namespace"], "prod", "{firing:?}");
+    let _ = std::fs::remove_dir_all(&stack.dir);
 }

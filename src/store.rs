@@ -1,17 +1,21 @@
-//! The live store: every object's series pre-rendered once per event, indexed by metric
+//! The live store: every object's series pre-rendered once per event, kept per metric
 //! family so that a scrape writes each family contiguously without re-walking objects
 //! (the kube-state-metrics design, DESIGN.md §1).
 //!
 //! Two halves, split at the lock:
 //! - [`Renderer::render`] (no store lock): flatten one object, apply the per-family enum
-//!   cap, encode its samples as exposition lines grouped by family into one buffer. The
-//!   result, a [`RenderedObject`], holds one `Bytes` slice per family, all sharing one
-//!   allocation.
-//! - [`Store::apply`] (under the caller's lock, pure and fast): insert, replace or remove
-//!   those slices. Each family keeps its members sorted by (namespace, name) and a cached
-//!   concatenation of its header and members; only families whose members changed are
-//!   re-concatenated at the next scrape ([`Store::snapshot`]), and a replacement whose
-//!   bytes are unchanged (say, only `resourceVersion` moved) invalidates nothing.
+//!   cap, encode its samples as exposition lines grouped by family.
+//! - [`Store::apply`] (under the caller's lock, pure and fast): write those lines into the
+//!   families. Each family keeps all its members' lines in ONE buffer: an update whose
+//!   lines keep their length is overwritten in place (the common case: a value changed
+//!   within its width, or nothing changed); a resized, new or removed object appends or
+//!   leaves a dead range. [`Store::snapshot`] compacts families that have dead ranges (a
+//!   streaming move in buffer order) and copies each family out with its header: a scrape
+//!   costs about one to two memcpys of the exposition, whatever changed, and memory is
+//!   the exposition text plus a few dozen bytes per object and family.
+//!
+//! Within a family, objects appear in the order their lines were last added or resized
+//! (the text format does not order series; `flatten` orders by input instead).
 //!
 //! Streams: each watch (one resource, or one resource in one namespace) is a stream with
 //! its own objects. The `Init`/`InitApply`/`InitDone` cycle of a relist is a mark and
@@ -21,7 +25,8 @@
 //! gone after it (nothing stale), without holding a second copy of the stream.
 //!
 //! Failure modes: none; `apply` cannot fail. An object whose flattening fails is
-//! reported by `render` and the caller keeps serving that object's previous lines.
+//! reported by `render` and the caller keeps serving that object's previous lines
+//! (`StoreEvent::Touch` keeps it through a relist).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -220,25 +225,6 @@ pub enum StoreEvent {
     Clear,
 }
 
-#[derive(Debug)]
-struct Entry {
-    key: Arc<MemberKey>,
-    generation: u64,
-    families: Vec<FamilyLines>,
-    series: usize,
-    dropped: Dropped,
-}
-
-#[derive(Debug, Default)]
-struct Stream {
-    /// Which writer owns the stream (see [`Store::retire`]).
-    epoch: u64,
-    generation: u64,
-    objects: HashMap<ObjectRef, Entry>,
-    series: usize,
-    dropped: Dropped,
-}
-
 /// A stream's size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamStats {
@@ -250,19 +236,148 @@ pub struct StreamStats {
     pub dropped: Dropped,
 }
 
-/// Order of objects within a family: namespace, name, then stream.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct MemberKey {
-    object: ObjectRef,
-    stream: StreamId,
+/// An object held by the store (its lines live in the families' buffers).
+#[derive(Debug)]
+struct Object {
+    generation: u64,
+    /// The families it has lines in.
+    families: Vec<Arc<str>>,
+    series: usize,
+    dropped: Dropped,
 }
 
+#[derive(Debug, Default)]
+struct Stream {
+    /// Which writer owns the stream (see [`Store::retire`]).
+    epoch: u64,
+    generation: u64,
+    /// Object → member id (index into `Store::objects`).
+    objects: HashMap<ObjectRef, u32>,
+    series: usize,
+    dropped: Dropped,
+}
+
+/// Where one member's lines are in its family's buffer.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    member: u32,
+    start: u32,
+    len: u32,
+    live: bool,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// One metric family: its header and every member's lines in one buffer, in the order
+/// they were last (re)sized. A line set of unchanged length is overwritten in place; a
+/// resized or removed one leaves a dead range that the next snapshot compacts away.
 #[derive(Debug)]
 struct Family {
     header: Bytes,
-    members: BTreeMap<Arc<MemberKey>, Bytes>,
-    /// Header plus members, concatenated; `None` after a change.
-    cache: Option<Bytes>,
+    buf: Vec<u8>,
+    /// In buffer order.
+    slots: Vec<Slot>,
+    /// Member id → index into `slots` (`NO_SLOT` when absent).
+    index: Vec<u32>,
+    /// Live members.
+    live: usize,
+    /// Bytes of dead ranges in `buf`.
+    dead: usize,
+}
+
+impl Family {
+    fn new(name: &str, help: &str) -> Self {
+        let mut header = Vec::new();
+        encode::write_header(&mut header, name, help);
+        Family {
+            header: Bytes::from(header),
+            buf: Vec::new(),
+            slots: Vec::new(),
+            index: Vec::new(),
+            live: 0,
+            dead: 0,
+        }
+    }
+
+    fn slot_of(&self, member: u32) -> Option<usize> {
+        match self.index.get(member as usize) {
+            Some(&s) if s != NO_SLOT => Some(s as usize),
+            _ => None,
+        }
+    }
+
+    /// Set `member`'s lines.
+    fn set(&mut self, member: u32, lines: &[u8]) {
+        if let Some(si) = self.slot_of(member) {
+            let s = self.slots[si];
+            let range = s.start as usize..(s.start + s.len) as usize;
+            if s.len as usize == lines.len() {
+                let cur = &mut self.buf[range];
+                if cur != lines {
+                    cur.copy_from_slice(lines);
+                }
+                return;
+            }
+            self.slots[si].live = false;
+            self.dead += s.len as usize;
+            self.live -= 1;
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(lines);
+        self.slots.push(Slot {
+            member,
+            start: u32::try_from(start).expect("a family under 4 GiB"),
+            len: u32::try_from(lines.len()).expect("an object's lines under 4 GiB"),
+            live: true,
+        });
+        if self.index.len() <= member as usize {
+            self.index.resize(member as usize + 1, NO_SLOT);
+        }
+        self.index[member as usize] = (self.slots.len() - 1) as u32;
+        self.live += 1;
+    }
+
+    fn remove(&mut self, member: u32) {
+        if let Some(si) = self.slot_of(member) {
+            self.slots[si].live = false;
+            self.dead += self.slots[si].len as usize;
+            self.index[member as usize] = NO_SLOT;
+            self.live -= 1;
+        }
+    }
+
+    /// Move the live ranges down over the dead ones (in buffer order: a streaming copy).
+    fn compact(&mut self) {
+        if self.dead == 0 && self.slots.len() == self.live {
+            return;
+        }
+        let mut write = 0usize;
+        let mut kept = 0usize;
+        for read in 0..self.slots.len() {
+            let s = self.slots[read];
+            if !s.live {
+                continue;
+            }
+            let (start, len) = (s.start as usize, s.len as usize);
+            if start != write {
+                self.buf.copy_within(start..start + len, write);
+            }
+            self.slots[kept] = Slot {
+                start: write as u32,
+                ..s
+            };
+            self.index[s.member as usize] = kept as u32;
+            write += len;
+            kept += 1;
+        }
+        self.buf.truncate(write);
+        self.slots.truncate(kept);
+        self.dead = 0;
+        if self.buf.capacity() > 2 * write + 4096 {
+            self.buf.shrink_to(write + write / 4);
+            self.slots.shrink_to(kept + kept / 4);
+        }
+    }
 }
 
 /// The store (see the module docs). Not synchronised: callers wrap it in a lock.
@@ -270,6 +385,9 @@ struct Family {
 pub struct Store {
     streams: Vec<Stream>,
     families: BTreeMap<Arc<str>, Family>,
+    /// Objects by member id; `None` slots are free (listed in `free`).
+    objects: Vec<Option<Object>>,
+    free: Vec<u32>,
 }
 
 /// A consistent view of the store for one scrape: family chunks in name order.
@@ -361,10 +479,15 @@ impl Store {
             StoreEvent::InitApply(obj) | StoreEvent::Apply(obj) => self.upsert(id, obj),
             StoreEvent::InitDone => {
                 let generation = stream.generation;
+                let objects = &self.objects;
                 let stale: Vec<ObjectRef> = stream
                     .objects
                     .iter()
-                    .filter(|(_, e)| e.generation < generation)
+                    .filter(|(_, m)| {
+                        objects[**m as usize]
+                            .as_ref()
+                            .is_some_and(|o| o.generation < generation)
+                    })
                     .map(|(k, _)| k.clone())
                     .collect();
                 for k in stale {
@@ -374,8 +497,10 @@ impl Store {
             StoreEvent::Delete(key) => self.remove(id, &key),
             StoreEvent::Touch(key) => {
                 let generation = stream.generation;
-                if let Some(e) = stream.objects.get_mut(&key) {
-                    e.generation = generation;
+                if let Some(&m) = stream.objects.get(&key)
+                    && let Some(o) = self.objects[m as usize].as_mut()
+                {
+                    o.generation = generation;
                 }
             }
             StoreEvent::Clear => {
@@ -396,103 +521,91 @@ impl Store {
             series,
             dropped,
         } = obj;
-        let old = stream.objects.remove(&key);
-        let member = old.as_ref().map(|e| e.key.clone()).unwrap_or_else(|| {
-            Arc::new(MemberKey {
-                object: key.clone(),
-                stream: id,
-            })
-        });
-        stream.series = stream.series + series - old.as_ref().map_or(0, |e| e.series);
+        let member = match stream.objects.get(&key) {
+            Some(&m) => m,
+            None => {
+                let m = match self.free.pop() {
+                    Some(m) => m,
+                    None => {
+                        self.objects.push(None);
+                        u32::try_from(self.objects.len() - 1).expect("fewer than 2^32 objects")
+                    }
+                };
+                stream.objects.insert(key, m);
+                m
+            }
+        };
+        let old = self.objects[member as usize].take();
+        stream.series += series;
         stream.dropped.add(&dropped);
         if let Some(o) = &old {
+            stream.series -= o.series;
             stream.dropped.sub(&o.dropped);
-        }
-        // Families the object no longer has.
-        if let Some(old) = &old {
-            for of in &old.families {
-                if !families.iter().any(|f| f.name == of.name) {
-                    remove_member(&mut self.families, &of.name, &member);
+            // Families the object no longer has.
+            for name in &o.families {
+                if !families.iter().any(|f| f.name == *name) {
+                    remove_member(&mut self.families, name, member);
                 }
             }
         }
-        let mut families = families;
-        for f in &mut families {
-            let same = old.as_ref().and_then(|o| {
-                o.families
-                    .iter()
-                    .find(|of| of.name == f.name && of.lines == f.lines)
-            });
-            if let Some(same) = same {
-                // Keep the bytes the family already holds, so the new buffer's copy
-                // of them is freed.
-                f.lines = same.lines.clone();
-                continue;
-            }
-            let fam = self.families.entry(f.name.clone()).or_insert_with(|| {
-                let mut header = Vec::new();
-                encode::write_header(&mut header, &f.name, &f.help);
-                Family {
-                    header: Bytes::from(header),
-                    members: BTreeMap::new(),
-                    cache: None,
-                }
-            });
-            fam.members.insert(member.clone(), f.lines.clone());
-            fam.cache = None;
+        let mut names = Vec::with_capacity(families.len());
+        for f in &families {
+            let fam = match self.families.get_mut(&f.name) {
+                Some(fam) => fam,
+                None => self
+                    .families
+                    .entry(f.name.clone())
+                    .or_insert_with(|| Family::new(&f.name, &f.help)),
+            };
+            fam.set(member, &f.lines);
+            names.push(f.name.clone());
         }
-        stream.objects.insert(
-            key,
-            Entry {
-                key: member,
-                generation,
-                families,
-                series,
-                dropped,
-            },
-        );
+        self.objects[member as usize] = Some(Object {
+            generation,
+            families: names,
+            series,
+            dropped,
+        });
     }
 
     fn remove(&mut self, id: StreamId, key: &ObjectRef) {
         let stream = &mut self.streams[id.0 as usize];
-        let Some(entry) = stream.objects.remove(key) else {
+        let Some(member) = stream.objects.remove(key) else {
             return;
         };
-        stream.series -= entry.series;
-        stream.dropped.sub(&entry.dropped);
-        for f in &entry.families {
-            remove_member(&mut self.families, &f.name, &entry.key);
+        let Some(o) = self.objects[member as usize].take() else {
+            return;
+        };
+        stream.series -= o.series;
+        stream.dropped.sub(&o.dropped);
+        for name in &o.families {
+            remove_member(&mut self.families, name, member);
         }
+        self.free.push(member);
     }
 
-    /// A consistent snapshot for a scrape. Families whose members changed since the last
-    /// snapshot are re-concatenated (under the caller's lock); the others are shared.
+    /// A consistent snapshot for a scrape: each family compacted (if objects were
+    /// resized or removed since the last snapshot) and copied out with its header, under
+    /// the caller's lock; the copies are what the server writes, without the lock.
     pub fn snapshot(&mut self) -> Snapshot {
         let mut chunks = Vec::with_capacity(self.families.len());
         let mut len = 0;
         for fam in self.families.values_mut() {
-            let body = fam.cache.get_or_insert_with(|| {
-                let size = fam.header.len() + fam.members.values().map(Bytes::len).sum::<usize>();
-                let mut out = Vec::with_capacity(size);
-                out.extend_from_slice(&fam.header);
-                for lines in fam.members.values() {
-                    out.extend_from_slice(lines);
-                }
-                Bytes::from(out)
-            });
-            len += body.len();
-            chunks.push(body.clone());
+            fam.compact();
+            let mut out = Vec::with_capacity(fam.header.len() + fam.buf.len());
+            out.extend_from_slice(&fam.header);
+            out.extend_from_slice(&fam.buf);
+            len += out.len();
+            chunks.push(Bytes::from(out));
         }
         Snapshot { chunks, len }
     }
 }
 
-fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, member: &MemberKey) {
+fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, member: u32) {
     if let Some(fam) = families.get_mut(name) {
-        if fam.members.remove(member).is_some() {
-            fam.cache = None;
-        }
-        if fam.members.is_empty() {
+        fam.remove(member);
+        if fam.live == 0 {
             families.remove(name);
         }
     }
@@ -526,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn families_are_contiguous_and_sorted_by_object() {
+    fn families_are_contiguous_with_objects_in_arrival_order() {
         let r = renderer();
         let mut s = Store::new();
         let id = s.add_stream();
@@ -538,14 +651,14 @@ mod tests {
             t,
             "# HELP k8s_deployment_spec_paused Deployment field spec.paused\n\
              # TYPE k8s_deployment_spec_paused gauge\n\
-             k8s_deployment_spec_paused{namespace=\"a\",name=\"x\"} 0\n\
-             k8s_deployment_spec_paused{namespace=\"a\",name=\"y\"} 0\n\
              k8s_deployment_spec_paused{namespace=\"b\",name=\"x\"} 0\n\
+             k8s_deployment_spec_paused{namespace=\"a\",name=\"y\"} 0\n\
+             k8s_deployment_spec_paused{namespace=\"a\",name=\"x\"} 0\n\
              # HELP k8s_deployment_spec_replicas Deployment field spec.replicas\n\
              # TYPE k8s_deployment_spec_replicas gauge\n\
-             k8s_deployment_spec_replicas{namespace=\"a\",name=\"x\"} 2\n\
+             k8s_deployment_spec_replicas{namespace=\"b\",name=\"x\"} 2\n\
              k8s_deployment_spec_replicas{namespace=\"a\",name=\"y\"} 2\n\
-             k8s_deployment_spec_replicas{namespace=\"b\",name=\"x\"} 2\n"
+             k8s_deployment_spec_replicas{namespace=\"a\",name=\"x\"} 2\n"
         );
         assert_eq!(
             (s.stream_stats(id).objects, s.stream_stats(id).series),
@@ -755,20 +868,168 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_lines_keep_the_cached_family() {
+    fn same_width_updates_are_in_place_and_resizes_are_compacted() {
         let r = renderer();
         let mut s = Store::new();
         let id = s.add_stream();
         s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "x", 1))));
-        let first = s.snapshot();
-        let mut v = deploy("a", "x", 1);
-        v["metadata"]["resourceVersion"] = json!("2");
-        s.apply(id, StoreEvent::Apply(rendered(&r, &v)));
-        let second = s.snapshot();
-        // Same allocation: nothing was re-concatenated.
-        assert_eq!(first.chunks.len(), second.chunks.len());
-        for (a, b) in first.chunks.iter().zip(&second.chunks) {
-            assert_eq!(a.as_ptr(), b.as_ptr());
+        s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "y", 2))));
+        let fam = "k8s_deployment_spec_replicas";
+        let before = s.families[fam].buf.len();
+        s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "x", 7))));
+        assert_eq!(s.families[fam].buf.len(), before, "same width: in place");
+        assert_eq!(s.families[fam].dead, 0);
+        s.apply(
+            id,
+            StoreEvent::Apply(rendered(&r, &deploy("a", "x", 12345))),
+        );
+        assert!(s.families[fam].dead > 0, "resized: the old range is dead");
+        let t = text(&mut s);
+        assert_eq!(s.families[fam].dead, 0, "compacted by the snapshot");
+        assert_eq!(s.families[fam].buf.len(), before + 4);
+        assert!(
+            t.contains("replicas{namespace=\"a\",name=\"x\"} 12345\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("replicas{namespace=\"a\",name=\"y\"} 2\n"),
+            "{t}"
+        );
+        assert_eq!(t.matches("name=\"x\"} 1\n").count(), 0, "{t}");
+        // A deleted object's member id is reused without mixing lines up.
+        s.apply(
+            id,
+            StoreEvent::Delete(ObjectRef {
+                namespace: "a".into(),
+                name: "y".into(),
+            }),
+        );
+        s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "z", 3))));
+        let t = text(&mut s);
+        assert!(!t.contains("name=\"y\""), "{t}");
+        assert!(
+            t.contains("replicas{namespace=\"a\",name=\"z\"} 3\n"),
+            "{t}"
+        );
+        assert_eq!(
+            (s.stream_stats(id).objects, s.stream_stats(id).series),
+            (2, 4)
+        );
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Apply(u8, u8, u32, bool),
+        Delete(u8, u8),
+        Relist(u8, Vec<(u8, u32)>),
+        Clear(u8),
+        Snapshot,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let obj = 0u8..6;
+        prop_oneof![
+            4 => (0u8..2, obj.clone(), 0u32..200_000, any::<bool>()).prop_map(|(s, o, v, p)| Op::Apply(s, o, v, p)),
+            1 => (0u8..2, obj.clone()).prop_map(|(s, o)| Op::Delete(s, o)),
+            1 => (0u8..2, proptest::collection::vec((obj, 0u32..200_000), 0..6)).prop_map(|(s, v)| Op::Relist(s, v)),
+            1 => (0u8..2).prop_map(Op::Clear),
+            2 => Just(Op::Snapshot),
+        ]
+    }
+
+    fn object(stream: u8, o: u8, v: u32, paused: bool) -> Value {
+        let mut spec = json!({"replicas": v});
+        if paused {
+            spec["paused"] = json!(true);
+        }
+        json!({"kind": "Deployment", "metadata": {"namespace": format!("s{stream}"), "name": format!("o{o}")},
+               "spec": spec})
+    }
+
+    /// The lines the model expects, sorted, and the exposition's sample lines, sorted;
+    /// plus the structural checks (families sorted, contiguous, one header each).
+    fn check(s: &mut Store, model: &BTreeMap<(u8, u8), (u32, bool)>, r: &Renderer) {
+        let mut want: Vec<String> = Vec::new();
+        for ((stream, o), (v, p)) in model {
+            let obj = rendered(r, &object(*stream, *o, *v, *p));
+            for f in obj.families {
+                want.extend(
+                    String::from_utf8(f.lines.to_vec())
+                        .unwrap()
+                        .lines()
+                        .map(str::to_string),
+                );
+            }
+        }
+        want.sort();
+        let t = text(s);
+        let mut got: Vec<String> = t
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        got.sort();
+        assert_eq!(got, want);
+        let helps: Vec<&str> = t.lines().filter(|l| l.starts_with("# HELP ")).collect();
+        let mut sorted = helps.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(helps, sorted, "families sorted, one HELP each");
+        let mut current = "";
+        for l in t.lines() {
+            if let Some(rest) = l.strip_prefix("# HELP ") {
+                current = rest.split(' ').next().unwrap();
+            } else if !l.starts_with('#') {
+                assert!(
+                    l.starts_with(&format!("{current}{{")),
+                    "{l} outside its family"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn the_store_matches_a_model(ops in proptest::collection::vec(op(), 1..60)) {
+            let r = renderer();
+            let mut s = Store::new();
+            let ids = [s.add_stream(), s.add_stream()];
+            let mut model: BTreeMap<(u8, u8), (u32, bool)> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Apply(st, o, v, p) => {
+                        s.apply(ids[st as usize], StoreEvent::Apply(rendered(&r, &object(st, o, v, p))));
+                        model.insert((st, o), (v, p));
+                    }
+                    Op::Delete(st, o) => {
+                        s.apply(ids[st as usize], StoreEvent::Delete(ObjectRef { namespace: format!("s{st}"), name: format!("o{o}") }));
+                        model.remove(&(st, o));
+                    }
+                    Op::Relist(st, listed) => {
+                        let id = ids[st as usize];
+                        s.apply(id, StoreEvent::Init);
+                        model.retain(|(ms, _), _| *ms != st);
+                        for (o, v) in listed {
+                            s.apply(id, StoreEvent::InitApply(rendered(&r, &object(st, o, v, false))));
+                            model.insert((st, o), (v, false));
+                        }
+                        s.apply(id, StoreEvent::InitDone);
+                    }
+                    Op::Clear(st) => {
+                        s.apply(ids[st as usize], StoreEvent::Clear);
+                        model.retain(|(ms, _), _| *ms != st);
+                    }
+                    Op::Snapshot => check(&mut s, &model, &r),
+                }
+            }
+            check(&mut s, &model, &r);
+            let series: usize = ids.iter().map(|id| s.stream_stats(*id).series).sum();
+            let objects: usize = ids.iter().map(|id| s.stream_stats(*id).objects).sum();
+            prop_assert_eq!(objects, model.len());
+            prop_assert_eq!(series, model.values().map(|(_, p)| 1 + usize::from(*p)).sum::<usize>());
         }
     }
 

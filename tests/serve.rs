@@ -119,6 +119,30 @@ async fn wait_ready(addr: SocketAddr) {
     }
 }
 
+/// The exposition with each family's sample lines sorted (headers in place).
+fn family_sorted(text: &str) -> String {
+    let mut out = String::new();
+    let mut samples: Vec<&str> = Vec::new();
+    let flush = |out: &mut String, samples: &mut Vec<&str>| {
+        samples.sort_unstable();
+        for l in samples.drain(..) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    };
+    for l in text.lines() {
+        if l.starts_with('#') {
+            flush(&mut out, &mut samples);
+            out.push_str(l);
+            out.push('\n');
+        } else {
+            samples.push(l);
+        }
+    }
+    flush(&mut out, &mut samples);
+    out
+}
+
 /// Everything but the exporter's own families.
 fn user_families(m: &str) -> String {
     m.lines()

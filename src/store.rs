@@ -31,7 +31,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use crate::encode;
@@ -271,10 +271,17 @@ const NO_SLOT: u32 = u32::MAX;
 /// One metric family: its header and every member's lines in one buffer, in the order
 /// they were last (re)sized. A line set of unchanged length is overwritten in place; a
 /// resized or removed one leaves a dead range that the next snapshot compacts away.
+///
+/// The buffer is handed to scrapes without copying: a snapshot freezes it into `frozen`
+/// (shared with the scrape); the next write takes it back, in place when the scrape is
+/// done with it (the usual case), by copying it when a scrape still holds it.
 #[derive(Debug)]
 struct Family {
     header: Bytes,
-    buf: Vec<u8>,
+    /// The lines, unless `frozen` holds them.
+    buf: BytesMut,
+    /// The lines as handed to the last snapshot, until the next write.
+    frozen: Option<Bytes>,
     /// In buffer order.
     slots: Vec<Slot>,
     /// Member id → index into `slots` (`NO_SLOT` when absent).
@@ -291,7 +298,8 @@ impl Family {
         encode::write_header(&mut header, name, help);
         Family {
             header: Bytes::from(header),
-            buf: Vec::new(),
+            buf: BytesMut::new(),
+            frozen: None,
             slots: Vec::new(),
             index: Vec::new(),
             live: 0,
@@ -306,15 +314,39 @@ impl Family {
         }
     }
 
+    /// The lines (frozen or not).
+    fn content(&self) -> &[u8] {
+        self.frozen.as_deref().unwrap_or(&self.buf)
+    }
+
+    /// The lines, writable: taken back from the last snapshot if it holds them.
+    fn buf_mut(&mut self) -> &mut BytesMut {
+        if let Some(b) = self.frozen.take() {
+            self.buf = b
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        }
+        &mut self.buf
+    }
+
+    /// The lines for a snapshot, shared (no copy).
+    fn freeze(&mut self) -> Bytes {
+        if let Some(b) = &self.frozen {
+            return b.clone();
+        }
+        let b = std::mem::take(&mut self.buf).freeze();
+        self.frozen = Some(b.clone());
+        b
+    }
+
     /// Set `member`'s lines.
     fn set(&mut self, member: u32, lines: &[u8]) {
         if let Some(si) = self.slot_of(member) {
             let s = self.slots[si];
             let range = s.start as usize..(s.start + s.len) as usize;
             if s.len as usize == lines.len() {
-                let cur = &mut self.buf[range];
-                if cur != lines {
-                    cur.copy_from_slice(lines);
+                if &self.content()[range.clone()] != lines {
+                    self.buf_mut()[range].copy_from_slice(lines);
                 }
                 return;
             }
@@ -322,8 +354,9 @@ impl Family {
             self.dead += s.len as usize;
             self.live -= 1;
         }
-        let start = self.buf.len();
-        self.buf.extend_from_slice(lines);
+        let buf = self.buf_mut();
+        let start = buf.len();
+        buf.extend_from_slice(lines);
         self.slots.push(Slot {
             member,
             start: u32::try_from(start).expect("a family under 4 GiB"),
@@ -351,6 +384,7 @@ impl Family {
         if self.dead == 0 && self.slots.len() == self.live {
             return;
         }
+        self.buf_mut();
         let mut write = 0usize;
         let mut kept = 0usize;
         for read in 0..self.slots.len() {
@@ -374,7 +408,8 @@ impl Family {
         self.slots.truncate(kept);
         self.dead = 0;
         if self.buf.capacity() > 2 * write + 4096 {
-            self.buf.shrink_to(write + write / 4);
+            // Give the memory back: a right-sized copy.
+            self.buf = BytesMut::from(&self.buf[..]);
             self.slots.shrink_to(kept + kept / 4);
         }
     }
@@ -584,19 +619,19 @@ impl Store {
         self.free.push(member);
     }
 
-    /// A consistent snapshot for a scrape: each family compacted (if objects were
-    /// resized or removed since the last snapshot) and copied out with its header, under
-    /// the caller's lock; the copies are what the server writes, without the lock.
+    /// A consistent snapshot for a scrape, under the caller's lock: each family is
+    /// compacted if objects were resized or removed since the last snapshot, then its
+    /// header and lines are shared with the snapshot (no copy). Writes after this take the
+    /// buffers back in place once the scrape has dropped them.
     pub fn snapshot(&mut self) -> Snapshot {
-        let mut chunks = Vec::with_capacity(self.families.len());
+        let mut chunks = Vec::with_capacity(2 * self.families.len());
         let mut len = 0;
         for fam in self.families.values_mut() {
             fam.compact();
-            let mut out = Vec::with_capacity(fam.header.len() + fam.buf.len());
-            out.extend_from_slice(&fam.header);
-            out.extend_from_slice(&fam.buf);
-            len += out.len();
-            chunks.push(Bytes::from(out));
+            let lines = fam.freeze();
+            len += fam.header.len() + lines.len();
+            chunks.push(fam.header.clone());
+            chunks.push(lines);
         }
         Snapshot { chunks, len }
     }
@@ -875,9 +910,13 @@ mod tests {
         s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "x", 1))));
         s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "y", 2))));
         let fam = "k8s_deployment_spec_replicas";
-        let before = s.families[fam].buf.len();
+        let before = s.families[fam].content().len();
         s.apply(id, StoreEvent::Apply(rendered(&r, &deploy("a", "x", 7))));
-        assert_eq!(s.families[fam].buf.len(), before, "same width: in place");
+        assert_eq!(
+            s.families[fam].content().len(),
+            before,
+            "same width: in place"
+        );
         assert_eq!(s.families[fam].dead, 0);
         s.apply(
             id,
@@ -886,7 +925,7 @@ mod tests {
         assert!(s.families[fam].dead > 0, "resized: the old range is dead");
         let t = text(&mut s);
         assert_eq!(s.families[fam].dead, 0, "compacted by the snapshot");
-        assert_eq!(s.families[fam].buf.len(), before + 4);
+        assert_eq!(s.families[fam].content().len(), before + 4);
         assert!(
             t.contains("replicas{namespace=\"a\",name=\"x\"} 12345\n"),
             "{t}"
@@ -998,7 +1037,12 @@ mod tests {
             let mut s = Store::new();
             let ids = [s.add_stream(), s.add_stream()];
             let mut model: BTreeMap<(u8, u8), (u32, bool)> = BTreeMap::new();
+            // A scrape still writing an older snapshot: it must not see later writes.
+            let mut held: Option<(Snapshot, Vec<u8>)> = None;
             for op in ops {
+                if let Some((snap, text)) = &held {
+                    prop_assert_eq!(&snap.to_vec(), text, "a held snapshot changed");
+                }
                 match op {
                     Op::Apply(st, o, v, p) => {
                         s.apply(ids[st as usize], StoreEvent::Apply(rendered(&r, &object(st, o, v, p))));
@@ -1022,7 +1066,12 @@ mod tests {
                         s.apply(ids[st as usize], StoreEvent::Clear);
                         model.retain(|(ms, _), _| *ms != st);
                     }
-                    Op::Snapshot => check(&mut s, &model, &r),
+                    Op::Snapshot => {
+                        check(&mut s, &model, &r);
+                        let snap = s.snapshot();
+                        let text = snap.to_vec();
+                        held = Some((snap, text));
+                    }
                 }
             }
             check(&mut s, &model, &r);

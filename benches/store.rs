@@ -9,11 +9,12 @@
 //!   into a pre-allocated buffer:
 //!   - `cached`: `snapshot()` of an unchanged store, chunks written into one buffer;
 //!   - `after_1pct_churn`: 1% of the objects were changed (untimed) before each
-//!     `snapshot()` + write, so the families they touch are re-concatenated;
-//!   - `all_dirty`: one object changing in every family (untimed) before each
-//!     `snapshot()` + write: every family is re-concatenated (the worst case);
+//!     `snapshot()` + write (same-width changes are in place; resized lines are
+//!     compacted by the snapshot);
+//!   - `all_dirty`: one object changing (and resizing) in every family (untimed) before
+//!     each `snapshot()` + write: every family is compacted (the worst case);
 //!   - `*_snapshot_only`: the same without the write, i.e. the time under the store lock
-//!     (the server streams the chunks without concatenating them);
+//!     (the server streams the shared chunks without copying them);
 //!   - `gzip_fast`: what the server's gzip path adds (flate2 level 1 over the chunks).
 //! - `render/*`: `Renderer::render` of one object vs `serde_json::from_slice` of its JSON.
 //! - `apply/*`: `Store::apply` of pre-rendered objects into the full store.

@@ -277,6 +277,8 @@ const NO_SLOT: u32 = u32::MAX;
 /// done with it (the usual case), by copying it when a scrape still holds it.
 #[derive(Debug)]
 struct Family {
+    /// The HELP text the header was written with.
+    help: String,
     header: Bytes,
     /// The lines, unless `frozen` holds them.
     buf: BytesMut,
@@ -297,6 +299,7 @@ impl Family {
         let mut header = Vec::new();
         encode::write_header(&mut header, name, help);
         Family {
+            help: help.to_string(),
             header: Bytes::from(header),
             buf: BytesMut::new(),
             frozen: None,
@@ -592,6 +595,13 @@ impl Store {
                     .entry(f.name.clone())
                     .or_insert_with(|| Family::new(&f.name, &f.help)),
             };
+            if fam.help != f.help {
+                // A schema change brought a new description: the latest HELP wins.
+                let mut header = Vec::new();
+                encode::write_header(&mut header, &f.name, &f.help);
+                fam.header = Bytes::from(header);
+                fam.help.clone_from(&f.help);
+            }
             fam.set(member, &f.lines);
             names.push(f.name.clone());
         }

@@ -115,12 +115,20 @@ async fn a_crd_enum_change_shows_on_metrics_without_a_restart() {
     );
     assert!(m.contains("schema=\"crd\""), "{m}");
 
-    // The CRD gains a value: the objects are re-rendered with the new enum.
-    fake.install_crd(widget_crd(&["Pending", "Ready", "Retired"]));
+    // The CRD gains a value (and a new description): the objects are re-rendered with
+    // the new enum, and the family's HELP follows.
+    let mut crd = widget_crd(&["Pending", "Ready", "Retired"]);
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        ["phase"]["description"] = json!("Lifecycle phase.");
+    fake.install_crd(crd);
     let m = eventually(ex.addr, "the new enum value", |m| {
         m.contains(&phase_line("Retired", 0))
     })
     .await;
+    assert!(
+        m.contains("# HELP k8s_widget_status_phase Lifecycle phase.\n"),
+        "{m}"
+    );
     assert!(m.contains(&phase_line("Ready", 1)), "{m}");
     assert!(m.contains(&phase_line("Pending", 0)), "{m}");
     // And a new object gets it too.

@@ -288,6 +288,10 @@ pub fn status_page(t: &Telemetry) -> String {
         if let Some(reason) = &r.reason {
             let _ = write!(state, ": {reason}");
         }
+        if r.streams.iter().any(|s| !s.synced) {
+            let listed: u64 = r.streams.iter().map(|s| s.listed).sum();
+            let _ = write!(state, " ({listed} objects listed so far)");
+        }
         let err = r.last_error.as_ref().map_or_else(String::new, |(when, e)| {
             format!("{} ({})", e, ago(Some(*when)))
         });

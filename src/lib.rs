@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod encode;
 pub mod exposition;
 pub mod flatten;
+pub mod gzip;
 pub mod input;
 pub mod offline;
 pub mod openapi;

@@ -37,6 +37,7 @@ use serde_json::Value;
 use crate::encode;
 use crate::exposition::{Admission, EnumCap};
 use crate::flatten::{Dropped, FlatObject, FlattenError, FlattenOptions, ResourceInfo, flatten};
+use crate::gzip::GzPiece;
 use crate::schema::SchemaNode;
 
 /// The identity of an object within a stream.
@@ -284,6 +285,11 @@ struct Family {
     buf: BytesMut,
     /// The lines as handed to the last snapshot, until the next write.
     frozen: Option<Bytes>,
+    /// Bumped whenever the family's text changes.
+    version: u64,
+    /// The family's text (header and lines) deflated, for gzip scrapes, while `version`
+    /// has not moved since it was made.
+    gz: Option<GzPiece>,
     /// In buffer order.
     slots: Vec<Slot>,
     /// Member id → index into `slots` (`NO_SLOT` when absent).
@@ -303,6 +309,8 @@ impl Family {
             header: Bytes::from(header),
             buf: BytesMut::new(),
             frozen: None,
+            version: 0,
+            gz: None,
             slots: Vec::new(),
             index: Vec::new(),
             live: 0,
@@ -350,6 +358,7 @@ impl Family {
             if s.len as usize == lines.len() {
                 if &self.content()[range.clone()] != lines {
                     self.buf_mut()[range].copy_from_slice(lines);
+                    self.changed();
                 }
                 return;
             }
@@ -371,6 +380,12 @@ impl Family {
         }
         self.index[member as usize] = (self.slots.len() - 1) as u32;
         self.live += 1;
+        self.changed();
+    }
+
+    fn changed(&mut self) {
+        self.version += 1;
+        self.gz = None;
     }
 
     fn remove(&mut self, member: u32) {
@@ -379,6 +394,7 @@ impl Family {
             self.dead += self.slots[si].len as usize;
             self.index[member as usize] = NO_SLOT;
             self.live -= 1;
+            self.changed();
         }
     }
 
@@ -435,6 +451,23 @@ pub struct Snapshot {
     pub chunks: Vec<Bytes>,
     /// Total length in bytes.
     pub len: usize,
+    /// The families, in the same order (two chunks each).
+    pub families: Vec<FamilySnapshot>,
+}
+
+/// One family in a [`Snapshot`].
+#[derive(Debug, Clone)]
+pub struct FamilySnapshot {
+    /// The family name.
+    pub name: Arc<str>,
+    /// Its version at the snapshot (for [`Store::cache_gzip`]).
+    pub version: u64,
+    /// `# HELP` and `# TYPE` lines.
+    pub header: Bytes,
+    /// The sample lines.
+    pub lines: Bytes,
+    /// Its deflated text, if made since it last changed.
+    pub gz: Option<GzPiece>,
 }
 
 impl Snapshot {
@@ -601,6 +634,7 @@ impl Store {
                 encode::write_header(&mut header, &f.name, &f.help);
                 fam.header = Bytes::from(header);
                 fam.help.clone_from(&f.help);
+                fam.changed();
             }
             fam.set(member, &f.lines);
             names.push(f.name.clone());
@@ -635,15 +669,37 @@ impl Store {
     /// buffers back in place once the scrape has dropped them.
     pub fn snapshot(&mut self) -> Snapshot {
         let mut chunks = Vec::with_capacity(2 * self.families.len());
+        let mut families = Vec::with_capacity(self.families.len());
         let mut len = 0;
-        for fam in self.families.values_mut() {
+        for (name, fam) in self.families.iter_mut() {
             fam.compact();
             let lines = fam.freeze();
             len += fam.header.len() + lines.len();
             chunks.push(fam.header.clone());
-            chunks.push(lines);
+            chunks.push(lines.clone());
+            families.push(FamilySnapshot {
+                name: name.clone(),
+                version: fam.version,
+                header: fam.header.clone(),
+                lines,
+                gz: fam.gz.clone(),
+            });
         }
-        Snapshot { chunks, len }
+        Snapshot {
+            chunks,
+            len,
+            families,
+        }
+    }
+
+    /// Keep `piece` (the deflated text of family `name` at `version`) for later gzip
+    /// scrapes, unless the family changed since.
+    pub fn cache_gzip(&mut self, name: &str, version: u64, piece: GzPiece) {
+        if let Some(fam) = self.families.get_mut(name)
+            && fam.version == version
+        {
+            fam.gz = Some(piece);
+        }
     }
 }
 

@@ -15,7 +15,10 @@
 //!     each `snapshot()` + write: every family is compacted (the worst case);
 //!   - `*_snapshot_only`: the same without the write, i.e. the time under the store lock
 //!     (the server streams the shared chunks without copying them);
-//!   - `gzip_fast`: what the server's gzip path adds (flate2 level 1 over the chunks).
+//!   - `gzip_fast`: deflating the whole exposition (flate2 level 1 over the chunks), what a
+//!     gzip scrape costs when no family is cached;
+//!   - `gzip_unchanged`, `gzip_after_1pct_churn`: the server's gzip path, which reuses
+//!     each family's deflated piece while the family is unchanged (`gzip_snapshot`).
 //! - `render/*`: `Renderer::render` of one object vs `serde_json::from_slice` of its JSON.
 //! - `apply/*`: `Store::apply` of pre-rendered objects into the full store.
 //!
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use kube_field_exporter::flatten::{FlattenOptions, ResourceInfo};
+use kube_field_exporter::gzip::gzip_snapshot;
 use kube_field_exporter::store::{RenderedObject, Renderer, Snapshot, Store, StoreEvent, StreamId};
 use serde_json::{Value, json};
 
@@ -416,6 +420,49 @@ fn scrape(c: &mut Criterion, f: &mut Fixture) {
     );
     g.bench_function("gzip_fast", |b| {
         b.iter(|| black_box(gzip(&snap.chunks).len()))
+    });
+    drop(snap);
+
+    // The server's gzip path as it is: families deflated once and reused while unchanged
+    // (`gzip_snapshot` + `Store::cache_gzip`), pieces written into one buffer.
+    let mut cache_all = |store: &mut Store| {
+        let snap = store.snapshot();
+        let (_, fresh) = gzip_snapshot(&snap, b"").expect("in memory");
+        for (n, v, p) in fresh {
+            store.cache_gzip(&n, v, p);
+        }
+    };
+    cache_all(&mut f.store);
+    g.bench_function("gzip_unchanged", |b| {
+        b.iter(|| {
+            let snap = f.store.snapshot();
+            let (chunks, fresh) = gzip_snapshot(&snap, b"").expect("in memory");
+            assert!(fresh.is_empty());
+            write_chunks(&mut out, &chunks);
+            black_box(out.len())
+        })
+    });
+    let mut turn = 0;
+    g.bench_function("gzip_after_1pct_churn", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                turn ^= 1;
+                for o in f.churn[turn].clone() {
+                    f.store.apply(f.stream, StoreEvent::Apply(o));
+                }
+                let t = Instant::now();
+                let snap = f.store.snapshot();
+                let (chunks, fresh) = gzip_snapshot(&snap, b"").expect("in memory");
+                for (n, v, p) in fresh {
+                    f.store.cache_gzip(&n, v, p);
+                }
+                write_chunks(&mut out, &chunks);
+                black_box(out.len());
+                total += t.elapsed();
+            }
+            total
+        })
     });
     g.finish();
 }

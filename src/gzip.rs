@@ -12,6 +12,8 @@
 //! returned as `std::io::Error`).
 
 use bytes::Bytes;
+
+use crate::store::Snapshot;
 use flate2::{Compress, Compression, FlushCompress};
 
 /// One part of an exposition, deflated on its own.
@@ -100,6 +102,30 @@ pub fn assemble(pieces: &[GzPiece]) -> Vec<Bytes> {
     trailer.extend_from_slice(&(total as u32).to_le_bytes());
     out.push(Bytes::from(trailer));
     out
+}
+
+/// Families deflated for a scrape: a family whose text did not change since an earlier
+/// gzip scrape reuses that scrape's piece; the others (and the self-metrics) are
+/// deflated now, at level 1 (about 13x smaller, several times faster than the default
+/// level), and returned for caching.
+pub type Fresh = Vec<(std::sync::Arc<str>, u64, GzPiece)>;
+
+pub fn gzip_snapshot(snapshot: &Snapshot, own: &[u8]) -> std::io::Result<(Vec<Bytes>, Fresh)> {
+    let mut pieces = Vec::with_capacity(snapshot.families.len() + 1);
+    let mut fresh = Vec::new();
+    for f in &snapshot.families {
+        let piece = match &f.gz {
+            Some(p) => p.clone(),
+            None => {
+                let p = GzPiece::new(&[&f.header, &f.lines])?;
+                fresh.push((f.name.clone(), f.version, p.clone()));
+                p
+            }
+        };
+        pieces.push(piece);
+    }
+    pieces.push(GzPiece::new(&[own])?);
+    Ok((assemble(&pieces), fresh))
 }
 
 #[cfg(test)]

@@ -26,8 +26,7 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use crate::encode::CONTENT_TYPE;
-use crate::gzip::{GzPiece, assemble};
-use crate::store::Snapshot;
+use crate::gzip::gzip_snapshot;
 use crate::telemetry::Telemetry;
 use crate::watch::Shared;
 
@@ -189,30 +188,6 @@ async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
     }
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     r
-}
-
-/// Families deflated for a scrape: a family whose text did not change since an earlier
-/// gzip scrape reuses that scrape's piece; the others (and the self-metrics) are
-/// deflated now, at level 1 (about 13x smaller, several times faster than the default
-/// level), and returned for caching.
-type Fresh = Vec<(std::sync::Arc<str>, u64, GzPiece)>;
-
-fn gzip_snapshot(snapshot: &Snapshot, own: &[u8]) -> std::io::Result<(Vec<Bytes>, Fresh)> {
-    let mut pieces = Vec::with_capacity(snapshot.families.len() + 1);
-    let mut fresh = Vec::new();
-    for f in &snapshot.families {
-        let piece = match &f.gz {
-            Some(p) => p.clone(),
-            None => {
-                let p = GzPiece::new(&[&f.header, &f.lines])?;
-                fresh.push((f.name.clone(), f.version, p.clone()));
-                p
-            }
-        };
-        pieces.push(piece);
-    }
-    pieces.push(GzPiece::new(&[own])?);
-    Ok((assemble(&pieces), fresh))
 }
 
 /// Whether `Accept-Encoding` allows gzip (`gzip` or `*` with a non-zero q).

@@ -425,7 +425,7 @@ fn scrape(c: &mut Criterion, f: &mut Fixture) {
 
     // The server's gzip path as it is: families deflated once and reused while unchanged
     // (`gzip_snapshot` + `Store::cache_gzip`), pieces written into one buffer.
-    let mut cache_all = |store: &mut Store| {
+    let cache_all = |store: &mut Store| {
         let snap = store.snapshot();
         let (_, fresh) = gzip_snapshot(&snap, b"").expect("in memory");
         for (n, v, p) in fresh {

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::flatten::naming::{self, NameStyle, label_name, style_key, unique_label};
 use crate::flatten::{FlattenOptions, ResourceInfo};
+use crate::flatten::{LABEL_MAPS, METADATA_EXCLUDED, ROOT_EXCLUDED};
 use crate::schema::SchemaNode;
 
 /// What the value of a series is.
@@ -144,19 +145,6 @@ fn object_meta() -> SchemaNode {
     m
 }
 
-const METADATA_EXCLUDED: &[&str] = &[
-    "name",
-    "namespace",
-    "managedFields",
-    "ownerReferences",
-    "finalizers",
-    "resourceVersion",
-    "uid",
-    "selfLink",
-    "generateName",
-];
-const LABEL_MAPS: &[&str] = &["labels", "annotations", "matchLabels", "nodeSelector"];
-
 struct Describer<'a> {
     style: NameStyle,
     heuristic: bool,
@@ -187,11 +175,7 @@ impl Describer<'_> {
             if Some(k.as_str()) == skip {
                 continue;
             }
-            let excluded = (path.is_empty()
-                && matches!(
-                    k.as_str(),
-                    "apiVersion" | "kind" | "data" | "binaryData" | "stringData"
-                ))
+            let excluded = (path.is_empty() && ROOT_EXCLUDED.contains(&k.as_str()))
                 || (path == "metadata" && METADATA_EXCLUDED.contains(&k.as_str()))
                 || (is_object(child) && LABEL_MAPS.contains(&k.as_str()));
             if excluded {

@@ -198,7 +198,11 @@ struct Walker<'a> {
 }
 
 /// Default exclusions under `metadata` (DESIGN.md §2 "What is not walked by default").
-const METADATA_EXCLUDED: &[&str] = &[
+/// Top-level fields not walked by default.
+pub(crate) const ROOT_EXCLUDED: &[&str] =
+    &["apiVersion", "kind", "data", "binaryData", "stringData"];
+/// Fields under `metadata` not walked by default.
+pub(crate) const METADATA_EXCLUDED: &[&str] = &[
     "name",
     "namespace",
     "managedFields",
@@ -210,7 +214,7 @@ const METADATA_EXCLUDED: &[&str] = &[
     "generateName",
 ];
 /// Keys whose object values are label maps, excluded wherever they are.
-const LABEL_MAPS: &[&str] = &["labels", "annotations", "matchLabels", "nodeSelector"];
+pub(crate) const LABEL_MAPS: &[&str] = &["labels", "annotations", "matchLabels", "nodeSelector"];
 
 impl<'a> Walker<'a> {
     fn includes(&self, path: &str) -> bool {
@@ -225,11 +229,7 @@ impl<'a> Walker<'a> {
     /// default.
     fn default_excluded(&self, key: &str, v: &Value) -> bool {
         let at_root = self.path.is_empty();
-        (at_root
-            && matches!(
-                key,
-                "apiVersion" | "kind" | "data" | "binaryData" | "stringData"
-            ))
+        (at_root && ROOT_EXCLUDED.contains(&key))
             || (self.path == "metadata" && METADATA_EXCLUDED.contains(&key))
             || (v.is_object() && LABEL_MAPS.contains(&key))
     }

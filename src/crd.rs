@@ -172,6 +172,47 @@ pub fn read_crd(value: &Value, origin: &str) -> Result<(Crd, Vec<String>), CrdEr
     ))
 }
 
+/// Read every CRD in `paths` (files or directories). Unreadable inputs and documents
+/// that are not CRDs are reported on `err` as `error: {prefix}...` and counted; schema
+/// warnings are reported as `warning: ...`. Returns the CRDs with their origins, and the
+/// number of inputs skipped.
+pub fn read_crd_files(
+    paths: &[std::path::PathBuf],
+    prefix: &str,
+    err: &mut dyn std::io::Write,
+) -> std::io::Result<(Vec<(String, Crd)>, usize)> {
+    let mut crds = Vec::new();
+    let mut skipped = 0;
+    let (files, errors) = crate::input::expand_paths(paths);
+    for e in errors {
+        skipped += 1;
+        writeln!(err, "error: {prefix}{e}")?;
+    }
+    for f in files {
+        let (objects, errors) = crate::input::read_path(&f);
+        for e in errors {
+            skipped += 1;
+            writeln!(err, "error: {prefix}{e}")?;
+        }
+        for o in objects {
+            let origin = o.origin.to_string();
+            match read_crd(&o.value, &origin) {
+                Ok((crd, warnings)) => {
+                    for w in warnings {
+                        writeln!(err, "warning: {w}")?;
+                    }
+                    crds.push((origin, crd));
+                }
+                Err(e) => {
+                    skipped += 1;
+                    writeln!(err, "error: {prefix}{e}")?;
+                }
+            }
+        }
+    }
+    Ok((crds, skipped))
+}
+
 /// Schemas of many kinds, by (group, kind).
 #[derive(Debug, Clone, Default)]
 pub struct Schemas {

@@ -199,12 +199,8 @@ impl Describer<'_> {
                 format!("{path}.*")
             };
             self.field(values, &n, &p, "*", enclosing, elem_of);
-        } else if node.preserve_unknown
-            || (node.properties.is_empty() && is_object(node) && node.json_type.is_none())
-        {
-            self.unknown(name, path);
-        } else if node.properties.is_empty() && node.json_type.as_deref() == Some("object") {
-            // `type: object` with nothing declared: a free-form object.
+        } else if node.preserve_unknown || (node.properties.is_empty() && is_object(node)) {
+            // Unknown fields allowed, or `type: object` with nothing declared.
             self.unknown(name, path);
         }
     }

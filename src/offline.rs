@@ -5,7 +5,7 @@ use std::io::Write;
 use std::collections::BTreeSet;
 
 use crate::cli::FlattenConfig;
-use crate::crd::{Schemas, read_crd};
+use crate::crd::{Schemas, read_crd_files};
 use crate::exposition::Exposition;
 use crate::flatten::{Dropped, flatten};
 use crate::input::{expand_paths, read_path};
@@ -108,8 +108,7 @@ pub fn run(
     Ok(summary)
 }
 
-/// Read the `--crd` inputs. A document that is not a CRD is an error (counted as
-/// skipped); schema problems are warnings.
+/// Read the `--crd` inputs (see [`read_crd_files`]).
 fn load_crds(
     cfg: &FlattenConfig,
     summary: &mut Summary,
@@ -119,31 +118,10 @@ fn load_crds(
     if cfg.crds.is_empty() {
         return Ok(schemas);
     }
-    let (files, errors) = expand_paths(&cfg.crds);
-    for e in errors {
-        summary.skipped += 1;
-        writeln!(err, "error: --crd: {e}")?;
-    }
-    for f in files {
-        let (objects, errors) = read_path(&f);
-        for e in errors {
-            summary.skipped += 1;
-            writeln!(err, "error: --crd: {e}")?;
-        }
-        for o in objects {
-            match read_crd(&o.value, &o.origin.to_string()) {
-                Ok((crd, warnings)) => {
-                    for w in warnings {
-                        writeln!(err, "warning: {w}")?;
-                    }
-                    schemas.insert(crd);
-                }
-                Err(e) => {
-                    summary.skipped += 1;
-                    writeln!(err, "error: --crd: {e}")?;
-                }
-            }
-        }
+    let (crds, skipped) = read_crd_files(&cfg.crds, "--crd: ", err)?;
+    summary.skipped += skipped;
+    for (_, crd) in crds {
+        schemas.insert(crd);
     }
     Ok(schemas)
 }

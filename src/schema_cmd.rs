@@ -7,10 +7,9 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::cli::{SchemaConfig, SchemaFormat};
-use crate::crd::read_crd;
+use crate::crd::{read_crd, read_crd_files};
 use crate::describe::{SeriesDoc, describe, render_markdown, render_text};
 use crate::discovery::{discover, resolve, resource_info};
-use crate::input::{expand_paths, read_path};
 use crate::resource::KindRegistry;
 use crate::schema::SchemaNode;
 
@@ -32,71 +31,48 @@ pub fn run(
     err: &mut dyn Write,
 ) -> std::io::Result<SchemaSummary> {
     let mut summary = SchemaSummary::default();
-    let (files, errors) = expand_paths(&cfg.crds);
-    for e in errors {
-        summary.skipped += 1;
-        writeln!(err, "error: {e}")?;
-    }
+    let (crds, skipped) = read_crd_files(&cfg.crds, "", err)?;
+    summary.skipped += skipped;
     let mut registry = KindRegistry::new(cfg.kind_names.clone());
     let mut json_kinds = Vec::new();
-    for f in files {
-        let (objects, errors) = read_path(&f);
-        for e in errors {
+    for (origin, crd) in crds {
+        let version = match &cfg.version {
+            Some(v) => crd.version(v),
+            None => crd.default_version(),
+        };
+        let Some(version) = version else {
             summary.skipped += 1;
-            writeln!(err, "error: {e}")?;
-        }
-        for o in objects {
-            let origin = o.origin.to_string();
-            let (crd, warnings) = match read_crd(&o.value, &origin) {
-                Ok(c) => c,
-                Err(e) => {
-                    summary.skipped += 1;
-                    writeln!(err, "error: {e}")?;
-                    continue;
-                }
-            };
-            for w in warnings {
-                writeln!(err, "warning: {w}")?;
-            }
-            let version = match &cfg.version {
-                Some(v) => crd.version(v),
-                None => crd.default_version(),
-            };
-            let Some(version) = version else {
+            let have: Vec<&str> = crd.versions.iter().map(|v| v.name.as_str()).collect();
+            writeln!(
+                err,
+                "error: {origin}: CRD {} has no version {:?} (it has {})",
+                crd.name,
+                cfg.version.as_deref().unwrap_or(""),
+                have.join(", ")
+            )?;
+            continue;
+        };
+        let mut res = match registry.resolve(&crd.kind, &crd.group, &cfg.options.prefix, &origin) {
+            Ok(r) => r,
+            Err(e) => {
                 summary.skipped += 1;
-                let have: Vec<&str> = crd.versions.iter().map(|v| v.name.as_str()).collect();
-                writeln!(
-                    err,
-                    "error: {origin}: CRD {} has no version {:?} (it has {})",
-                    crd.name,
-                    cfg.version.as_deref().unwrap_or(""),
-                    have.join(", ")
-                )?;
+                writeln!(err, "error: {origin}: skipped: {e}")?;
                 continue;
-            };
-            let mut res =
-                match registry.resolve(&crd.kind, &crd.group, &cfg.options.prefix, &origin) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        summary.skipped += 1;
-                        writeln!(err, "error: {origin}: skipped: {e}")?;
-                        continue;
-                    }
-                };
-            res.plural = Some(crd.plural.clone());
-            let schema = version.schema.clone().unwrap_or_default();
-            let docs = describe(&schema, &res, crd.namespaced, &cfg.options);
-            summary.kinds += 1;
-            summary.series += docs.len();
-            let kind = KindDoc {
-                group: &crd.group,
-                kind: &crd.kind,
-                version: &version.name,
-                metric_kind: &res.metric_kind,
-                docs: &docs,
-            };
-            kind.write(cfg.format, out, &mut json_kinds)?;
-        }
+            }
+        };
+        res.plural = Some(crd.plural.clone());
+        let schema = version.schema.clone().unwrap_or_default();
+        let docs = describe(&schema, &res, crd.namespaced, &cfg.options);
+        summary.kinds += 1;
+        summary.series += docs.len();
+        let kind = KindDoc {
+            group: &crd.group,
+            kind: &crd.kind,
+            version: &version.name,
+            metric_kind: &res.metric_kind,
+            docs: &docs,
+        };
+        kind.write(cfg.format, out, &mut json_kinds)?;
     }
     if cfg.format == SchemaFormat::Json {
         serde_json::to_writer_pretty(&mut *out, &json_kinds)?;

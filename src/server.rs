@@ -161,7 +161,7 @@ async fn metrics(req: &Request<Incoming>, shared: &Arc<Shared>) -> Response<Body
             }
         }
     } else {
-        let mut chunks = snapshot.chunks;
+        let mut chunks = snapshot.chunks();
         chunks.push(Bytes::from(own));
         chunks
     };

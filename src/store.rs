@@ -444,15 +444,34 @@ pub struct Store {
     free: Vec<u32>,
 }
 
-/// A consistent view of the store for one scrape: family chunks in name order.
+/// A consistent view of the store for one scrape: the families in name order.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Each family's header and lines.
-    pub chunks: Vec<Bytes>,
+    /// The families, sorted by name.
+    pub families: Vec<FamilySnapshot>,
     /// Total length in bytes.
     pub len: usize,
-    /// The families, in the same order (two chunks each).
-    pub families: Vec<FamilySnapshot>,
+}
+
+impl Snapshot {
+    /// The exposition as chunks to write in order (each family's header, then lines):
+    /// shared handles, no copy.
+    pub fn chunks(&self) -> Vec<Bytes> {
+        self.families
+            .iter()
+            .flat_map(|f| [f.header.clone(), f.lines.clone()])
+            .collect()
+    }
+
+    /// The snapshot as one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for f in &self.families {
+            out.extend_from_slice(&f.header);
+            out.extend_from_slice(&f.lines);
+        }
+        out
+    }
 }
 
 /// One family in a [`Snapshot`].
@@ -468,17 +487,6 @@ pub struct FamilySnapshot {
     pub lines: Bytes,
     /// Its deflated text, if made since it last changed.
     pub gz: Option<GzPiece>,
-}
-
-impl Snapshot {
-    /// The snapshot as one buffer.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len);
-        for c in &self.chunks {
-            out.extend_from_slice(c);
-        }
-        out
-    }
 }
 
 impl Store {
@@ -668,15 +676,12 @@ impl Store {
     /// header and lines are shared with the snapshot (no copy). Writes after this take the
     /// buffers back in place once the scrape has dropped them.
     pub fn snapshot(&mut self) -> Snapshot {
-        let mut chunks = Vec::with_capacity(2 * self.families.len());
         let mut families = Vec::with_capacity(self.families.len());
         let mut len = 0;
         for (name, fam) in self.families.iter_mut() {
             fam.compact();
             let lines = fam.freeze();
             len += fam.header.len() + lines.len();
-            chunks.push(fam.header.clone());
-            chunks.push(lines.clone());
             families.push(FamilySnapshot {
                 name: name.clone(),
                 version: fam.version,
@@ -685,11 +690,7 @@ impl Store {
                 gz: fam.gz.clone(),
             });
         }
-        Snapshot {
-            chunks,
-            len,
-            families,
-        }
+        Snapshot { families, len }
     }
 
     /// Keep `piece` (the deflated text of family `name` at `version`) for later gzip

@@ -30,26 +30,62 @@ pub fn write_sample(out: &mut Vec<u8>, name: &str, labels: &[(String, String)], 
 
 /// Write `name{l="v",...}` (the series identity, without value).
 pub fn write_series(out: &mut Vec<u8>, name: &str, labels: &[(String, String)]) {
+    write_series_labels(
+        out,
+        name,
+        labels.iter().map(|(l, v)| (l.as_str(), v.as_str())),
+    );
+}
+
+/// [`write_series`] for labels given as `(name, value)` pairs.
+pub fn write_series_labels<'a>(
+    out: &mut Vec<u8>,
+    name: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
     out.extend_from_slice(name.as_bytes());
-    if labels.is_empty() {
+    let mut labels = labels.into_iter().peekable();
+    if labels.peek().is_none() {
         return;
     }
     out.push(b'{');
-    for (i, (l, v)) in labels.iter().enumerate() {
+    write_labels(out, labels);
+    out.push(b'}');
+}
+
+/// Append `l="v"` to a label list (with a `,` first unless `out` is empty).
+pub fn push_label(out: &mut Vec<u8>, name: &str, value: &str) {
+    if !out.is_empty() {
+        out.push(b',');
+    }
+    write_label(out, name, value);
+}
+
+/// Write one label, `l="v"`, the value escaped.
+pub fn write_label(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    escape_label_value(out, value);
+    out.push(b'"');
+}
+
+/// Write labels as `l="v",...` (no braces).
+pub fn write_labels<'a>(out: &mut Vec<u8>, labels: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (i, (l, v)) in labels.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(l.as_bytes());
-        out.extend_from_slice(b"=\"");
-        escape_label_value(out, v);
-        out.push(b'"');
+        write_label(out, l, v);
     }
-    out.push(b'}');
 }
 
 /// Escape a label value: `\` → `\\`, `"` → `\"`, newline → `\n`.
 pub fn escape_label_value(out: &mut Vec<u8>, v: &str) {
     let bytes = v.as_bytes();
+    if !bytes.iter().any(|&b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: &[u8] = match b {

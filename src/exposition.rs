@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use foldhash::fast::RandomState;
+
 use crate::encode;
 use crate::flatten::{Dropped, FlatObject, series_key};
 
@@ -16,9 +18,9 @@ use crate::flatten::{Dropped, FlatObject, series_key};
 #[derive(Debug, Clone)]
 pub struct EnumCap {
     cap: usize,
-    seen: HashMap<String, HashSet<String>>,
+    seen: HashMap<String, HashSet<String, RandomState>, RandomState>,
     /// Families that have dropped a value (each is warned once).
-    dropped_families: HashSet<String>,
+    dropped_families: HashSet<String, RandomState>,
 }
 
 /// What [`EnumCap::admit`] decided.
@@ -38,8 +40,8 @@ impl EnumCap {
     pub fn new(cap: usize) -> Self {
         EnumCap {
             cap,
-            seen: HashMap::new(),
-            dropped_families: HashSet::new(),
+            seen: HashMap::default(),
+            dropped_families: HashSet::default(),
         }
     }
 

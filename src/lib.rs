@@ -16,6 +16,7 @@ pub mod gzip;
 pub mod input;
 pub mod offline;
 pub mod openapi;
+pub mod render;
 pub mod resource;
 pub mod schema;
 pub mod schema_cmd;

@@ -29,16 +29,15 @@
 //! (`StoreEvent::Touch` keeps it through a relist).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use crate::encode;
-use crate::exposition::{Admission, EnumCap};
-use crate::flatten::{Dropped, FlatObject, FlattenError, FlattenOptions, ResourceInfo, flatten};
+use crate::flatten::Dropped;
 use crate::gzip::GzPiece;
-use crate::schema::SchemaNode;
+pub use crate::render::{FamilyLines, RenderError, RenderedObject, Renderer};
 
 /// The identity of an object within a stream.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -69,136 +68,6 @@ impl std::fmt::Display for ObjectRef {
         } else {
             write!(f, "{}/{}", self.namespace, self.name)
         }
-    }
-}
-
-/// One family's lines of one object.
-#[derive(Debug, Clone)]
-pub struct FamilyLines {
-    /// The family (metric) name.
-    pub name: Arc<str>,
-    /// Its HELP text (used when the family is created).
-    pub help: String,
-    /// The encoded sample lines, each ending in `\n`.
-    pub lines: Bytes,
-}
-
-/// An object rendered for the store.
-#[derive(Debug, Clone)]
-pub struct RenderedObject {
-    /// Which object.
-    pub key: ObjectRef,
-    /// Its lines, one entry per family, sorted by family name.
-    pub families: Vec<FamilyLines>,
-    /// Number of series (sample lines).
-    pub series: usize,
-    /// What flattening and the enum cap dropped.
-    pub dropped: Dropped,
-}
-
-/// A rendering failure: the object is not usable (no name) or not flattenable.
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    /// The object has no `metadata.name`.
-    #[error("object without metadata.name")]
-    NoName,
-    /// Flattening refused the object.
-    #[error(transparent)]
-    Flatten(#[from] FlattenError),
-}
-
-/// Flattens and encodes objects for one set of options; shared by all watchers so that
-/// the enum cap is per family across every stream (behind its own short lock).
-#[derive(Debug)]
-pub struct Renderer {
-    options: FlattenOptions,
-    enum_cap: Mutex<EnumCap>,
-}
-
-impl Renderer {
-    /// A renderer with these flattening options.
-    pub fn new(options: FlattenOptions) -> Self {
-        let cap = EnumCap::new(options.enum_cap);
-        Renderer {
-            options,
-            enum_cap: Mutex::new(cap),
-        }
-    }
-
-    /// The flattening options.
-    pub fn options(&self) -> &FlattenOptions {
-        &self.options
-    }
-
-    /// Flatten `obj` and encode its samples. Families that newly exceed the enum cap are
-    /// returned in `capped_families` (to warn once each).
-    pub fn render(
-        &self,
-        obj: &Value,
-        res: &ResourceInfo,
-        schema: Option<&SchemaNode>,
-    ) -> Result<(RenderedObject, Vec<String>), RenderError> {
-        let key = ObjectRef::of(obj).ok_or(RenderError::NoName)?;
-        let flat = flatten(obj, res, schema, &self.options)?;
-        Ok(self.encode(key, flat))
-    }
-
-    /// Encode already-flattened samples (the enum cap is applied here).
-    pub fn encode(&self, key: ObjectRef, flat: FlatObject) -> (RenderedObject, Vec<String>) {
-        let FlatObject {
-            mut samples,
-            mut dropped,
-        } = flat;
-        let mut warnings = Vec::new();
-        if samples.iter().any(|s| s.capped) {
-            let mut cap = self.enum_cap.lock().unwrap_or_else(|p| p.into_inner());
-            samples.retain(|s| {
-                if !s.capped {
-                    return true;
-                }
-                let value = s.labels.last().map(|(_, v)| v.as_str()).unwrap_or("");
-                match cap.admit(&s.name, value) {
-                    Admission::Admitted => true,
-                    Admission::Dropped { first } => {
-                        dropped.enum_cap += 1;
-                        if first {
-                            warnings.push(s.name.clone());
-                        }
-                        false
-                    }
-                }
-            });
-        }
-        // Group by family, keeping the flattener's order within a family.
-        samples.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut buf = Vec::with_capacity(samples.len() * 96);
-        let mut spans: Vec<(Arc<str>, String, usize, usize)> = Vec::new();
-        for s in &samples {
-            let start = buf.len();
-            encode::write_sample(&mut buf, &s.name, &s.labels, s.value);
-            match spans.last_mut() {
-                Some(last) if *last.0 == *s.name => last.3 = buf.len(),
-                _ => spans.push((Arc::from(s.name.as_str()), s.help.clone(), start, buf.len())),
-            }
-        }
-        let all = Bytes::from(buf);
-        let families = spans
-            .into_iter()
-            .map(|(name, help, a, b)| FamilyLines {
-                name,
-                help,
-                lines: all.slice(a..b),
-            })
-            .collect();
-        (
-            RenderedObject {
-                key,
-                families,
-                series: samples.len(),
-                dropped,
-            },
-            warnings,
-        )
     }
 }
 
@@ -716,6 +585,7 @@ fn remove_member(families: &mut BTreeMap<Arc<str>, Family>, name: &str, member: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flatten::{FlattenOptions, ResourceInfo};
     use serde_json::json;
 
     fn renderer() -> Renderer {

@@ -149,8 +149,11 @@ impl Watch {
                 }
                 Ok(Event::Apply(obj)) => self.upsert(obj, false),
                 Ok(Event::Delete(obj)) => {
-                    let value = to_value(&obj);
-                    if let Some(key) = value.as_ref().and_then(ObjectRef::of) {
+                    if let Some(name) = obj.metadata.name {
+                        let key = ObjectRef {
+                            namespace: obj.metadata.namespace.unwrap_or_default(),
+                            name,
+                        };
                         self.shared
                             .store()
                             .apply(self.stream, StoreEvent::Delete(key));
@@ -189,7 +192,7 @@ impl Watch {
 
     fn upsert(&self, obj: DynamicObject, listing: bool) {
         let kind = if listing { "init_apply" } else { "apply" };
-        let value = to_value(&obj);
+        let value = into_value(obj);
         let key = value.as_ref().and_then(ObjectRef::of);
         let rendered = value
             .as_ref()
@@ -261,8 +264,30 @@ impl Watch {
     }
 }
 
-fn to_value(obj: &DynamicObject) -> Option<Value> {
-    serde_json::to_value(obj).ok()
+/// The object as JSON, as `serde_json::to_value` would give it, but moving `data`
+/// instead of copying it (a deep copy cost about as much as parsing the object).
+/// Fields of `data` win over `metadata`, `apiVersion` and `kind`, as with serialization
+/// (where the flattened `data` comes last). `None` if `data` is not an object.
+fn into_value(obj: DynamicObject) -> Option<Value> {
+    let DynamicObject {
+        types,
+        metadata,
+        data,
+    } = obj;
+    let mut map = match data {
+        Value::Object(map) => map,
+        Value::Null => serde_json::Map::new(),
+        _ => return None,
+    };
+    if let Some(t) = types {
+        map.entry("apiVersion")
+            .or_insert(Value::String(t.api_version));
+        map.entry("kind").or_insert(Value::String(t.kind));
+    }
+    if !map.contains_key("metadata") {
+        map.insert("metadata".to_string(), serde_json::to_value(metadata).ok()?);
+    }
+    Some(Value::Object(map))
 }
 
 /// A watch error's reason label and HTTP status code, if any.
@@ -288,4 +313,29 @@ pub fn classify(e: &watcher::Error) -> (&'static str, Option<u16>) {
         None => "transport",
     };
     (reason, code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn into_value_is_the_serialized_object() {
+        let json = serde_json::json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"},
+                         "creationTimestamp": "2026-01-01T00:00:00Z", "generation": 3},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c"}]}}},
+            "status": {"availableReplicas": 2, "conditions": [{"type": "Available"}]},
+        });
+        let obj: DynamicObject = serde_json::from_value(json.clone()).expect("object");
+        let expected = serde_json::to_value(&obj).expect("serializes");
+        assert_eq!(into_value(obj), Some(expected.clone()));
+        assert_eq!(expected, json);
+        // Without type meta (as some lists return items).
+        let bare = serde_json::json!({"metadata": {"name": "x"}, "data": {"k": "v"}});
+        let obj: DynamicObject = serde_json::from_value(bare.clone()).expect("object");
+        assert_eq!(into_value(obj), Some(bare));
+    }
 }

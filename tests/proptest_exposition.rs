@@ -1,10 +1,14 @@
-//! Property test: random JSON objects flatten to a valid exposition with no duplicate
-//! series, in both name styles, and flattening never panics.
+//! Property tests: random JSON objects flatten to a valid exposition with no duplicate
+//! series, in both name styles, and flattening never panics; the live renderer (which
+//! encodes series as the walker emits them) gives exactly the lines of the samples
+//! `flatten` returns, after the same enum cap.
 
 mod support;
 
-use kube_field_exporter::exposition::Exposition;
-use kube_field_exporter::flatten::{FlattenOptions, NameStyle, ResourceInfo, flatten};
+use kube_field_exporter::encode;
+use kube_field_exporter::exposition::{Admission, EnumCap, Exposition};
+use kube_field_exporter::flatten::{FlattenOptions, NameStyle, ResourceInfo, Sample, flatten};
+use kube_field_exporter::store::Renderer;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -101,5 +105,68 @@ proptest! {
         let text = String::from_utf8(expo.render()).unwrap();
         let parsed = support::exposition::parse(&text);
         prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed.err(), text);
+    }
+}
+
+/// What the renderer must produce, computed the slow way from `flatten`'s samples: the
+/// enum cap applied in walk order, then samples grouped by family name (byte order),
+/// each family's lines in walk order, HELP from its first sample.
+fn reference(samples: Vec<Sample>, cap: &mut EnumCap) -> (Vec<(String, String, String)>, u64) {
+    let mut dropped = 0;
+    let mut kept: Vec<Sample> = samples
+        .into_iter()
+        .filter(|s| {
+            let value = s.labels.last().map_or("", |(_, v)| v.as_str());
+            let keep = !s.capped || cap.admit(&s.name, value) == Admission::Admitted;
+            dropped += u64::from(!keep);
+            keep
+        })
+        .collect();
+    kept.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut families: Vec<(String, String, String)> = Vec::new();
+    for s in kept {
+        let mut line = Vec::new();
+        encode::write_sample(&mut line, &s.name, &s.labels, s.value);
+        let line = String::from_utf8(line).expect("utf-8");
+        match families.last_mut() {
+            Some(f) if f.0 == s.name => f.2.push_str(&line),
+            _ => families.push((s.name, s.help, line)),
+        }
+    }
+    (families, dropped)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn rendering_equals_the_encoded_samples(objs in prop::collection::vec(object(), 1..6), snake in any::<bool>()) {
+        let opts = FlattenOptions {
+            name_style: if snake { NameStyle::Snake } else { NameStyle::AsWritten },
+            array_cap: 4,
+            enum_cap: 2,
+            ..Default::default()
+        };
+        let res = ResourceInfo::from_kind("Thing", "example.com");
+        let renderer = Renderer::new(opts.clone());
+        let mut cap = EnumCap::new(opts.enum_cap);
+        for o in &objs {
+            let flat = flatten(o, &res, None, &opts).expect("named object");
+            let walk_dropped = flat.dropped;
+            let (expected, capped) = reference(flat.samples, &mut cap);
+            let (rendered, _) = renderer.render(o, &res, None).expect("renders");
+            let got: Vec<(String, String, String)> = rendered
+                .families
+                .iter()
+                .map(|f| {
+                    let lines = String::from_utf8(f.lines.to_vec()).expect("utf-8");
+                    (f.name.to_string(), f.help.clone(), lines)
+                })
+                .collect();
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(rendered.series, expected.iter().map(|f| f.2.lines().count()).sum::<usize>());
+            prop_assert_eq!(rendered.dropped.duplicate, walk_dropped.duplicate);
+            prop_assert_eq!(rendered.dropped.enum_cap, capped);
+        }
     }
 }

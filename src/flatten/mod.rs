@@ -10,15 +10,20 @@
 
 pub mod naming;
 pub mod options;
+pub mod sink;
 pub mod value;
 
 use std::collections::HashSet;
+
+use foldhash::fast::RandomState;
 
 use serde_json::{Map, Value};
 
 pub use naming::NameStyle;
 pub use options::{Allowlist, FlattenOptions, KeySet, ResourceInfo};
+pub use sink::{SampleRef, Sink};
 
+use crate::encode;
 use crate::schema::SchemaNode;
 use naming::{label_name, style_key, unique_label};
 use value::{StringContext, StringValue, classify_string};
@@ -112,14 +117,30 @@ pub fn json_type(v: &Value) -> &'static str {
     }
 }
 
-/// Flatten one object. `res` names its kind; `schema`, when given, is the schema of the
-/// whole object (root node).
+/// Flatten one object into samples. `res` names its kind; `schema`, when given, is the
+/// schema of the whole object (root node).
 pub fn flatten(
     obj: &Value,
     res: &ResourceInfo,
     schema: Option<&SchemaNode>,
     opts: &FlattenOptions,
 ) -> Result<FlatObject, FlattenError> {
+    let mut samples = Vec::new();
+    let dropped = flatten_into(obj, res, schema, opts, &mut samples)?;
+    Ok(FlatObject { samples, dropped })
+}
+
+/// Flatten one object, handing each series to `sink` in walk order, at most once per
+/// series: a repeat of a series that the sink [`contains`](Sink::contains) is counted
+/// as a duplicate instead. Returns what was dropped while walking; drops decided by the
+/// sink (the enum cap) are the sink's to count.
+pub fn flatten_into<S: Sink>(
+    obj: &Value,
+    res: &ResourceInfo,
+    schema: Option<&SchemaNode>,
+    opts: &FlattenOptions,
+    sink: &mut S,
+) -> Result<Dropped, FlattenError> {
     let map = obj
         .as_object()
         .ok_or_else(|| FlattenError::NotAnObject(json_type(obj)))?;
@@ -134,12 +155,6 @@ pub fn flatten(
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty());
 
-    let mut labels = Vec::with_capacity(4);
-    if let Some(ns) = namespace {
-        labels.push(("namespace".to_string(), ns.to_string()));
-    }
-    labels.push(("name".to_string(), name.to_string()));
-
     let mut base = String::with_capacity(opts.prefix.len() + res.metric_kind.len() + 1);
     base.push_str(&opts.prefix);
     base.push('_');
@@ -150,11 +165,18 @@ pub fn flatten(
         kind: &res.kind,
         name: base.clone(),
         path: String::new(),
-        labels,
-        out: FlatObject::default(),
-        seen: HashSet::new(),
+        encoded_labels: Vec::with_capacity(128),
+        encoded_lengths: Vec::with_capacity(8),
+        labels: Vec::with_capacity(8),
+        sink,
+        dropped: Dropped::default(),
+        seen: HashSet::default(),
         depth: 0,
     };
+    if let Some(ns) = namespace {
+        w.push_label("namespace".to_string(), ns.to_string());
+    }
+    w.push_label("name".to_string(), name.to_string());
     w.walk_fields(map, None, None, schema, opts.include.is_empty(), None);
     if let Some(meta) = meta {
         w.info_series(&base, res, meta, "labels", "label_", &opts.labels_allowlist);
@@ -167,7 +189,7 @@ pub fn flatten(
             &opts.annotations_allowlist,
         );
     }
-    Ok(w.out)
+    Ok(w.dropped)
 }
 
 /// Facts about the field being walked.
@@ -184,7 +206,7 @@ struct Field<'a> {
     included: bool,
 }
 
-struct Walker<'a> {
+struct Walker<'a, 's, S> {
     opts: &'a FlattenOptions,
     kind: &'a str,
     /// Metric name of the current node.
@@ -192,8 +214,14 @@ struct Walker<'a> {
     /// Dotted path of the current node.
     path: String,
     labels: Vec<(String, String)>,
-    out: FlatObject,
-    seen: HashSet<String>,
+    /// `labels` encoded as in a series (`l="v",...`, escaped, without braces), and the
+    /// length it had before each label was pushed.
+    encoded_labels: Vec<u8>,
+    encoded_lengths: Vec<usize>,
+    sink: &'s mut S,
+    dropped: Dropped,
+    /// Identity hashes of the series emitted so far (a hit is confirmed by the sink).
+    seen: HashSet<u64, RandomState>,
     depth: usize,
 }
 
@@ -216,7 +244,22 @@ pub(crate) const METADATA_EXCLUDED: &[&str] = &[
 /// Keys whose object values are label maps, excluded wherever they are.
 pub(crate) const LABEL_MAPS: &[&str] = &["labels", "annotations", "matchLabels", "nodeSelector"];
 
-impl<'a> Walker<'a> {
+impl<'a, S: Sink> Walker<'a, '_, S> {
+    /// Push an array (or identity) label onto every series below.
+    fn push_label(&mut self, name: String, value: String) {
+        self.encoded_lengths.push(self.encoded_labels.len());
+        encode::push_label(&mut self.encoded_labels, &name, &value);
+        self.labels.push((name, value));
+    }
+
+    /// Undo the last [`Self::push_label`].
+    fn pop_label(&mut self) {
+        self.labels.pop();
+        if let Some(n) = self.encoded_lengths.pop() {
+            self.encoded_labels.truncate(n);
+        }
+    }
+
     fn includes(&self, path: &str) -> bool {
         self.opts.include.iter().any(|r| r.is_match(path))
     }
@@ -281,7 +324,7 @@ impl<'a> Walker<'a> {
 
     fn walk_value(&mut self, v: &'a Value, f: Field<'a>) {
         if self.depth >= self.opts.max_depth {
-            self.out.dropped.depth += 1;
+            self.dropped.depth += 1;
             return;
         }
         self.depth += 1;
@@ -314,36 +357,33 @@ impl<'a> Walker<'a> {
 
     /// A string field (not an array element).
     fn string_field(&mut self, s: &str, f: Field<'a>) {
-        let enum_prefix = f.enclosing.map(|k| style_key(k, self.opts.name_style));
-        let enum_prefix = enum_prefix.as_deref().unwrap_or("field");
-        let label = || label_name(f.key, self.opts.name_style);
+        let style = self.opts.name_style;
+        let label = || label_name(f.key, style);
+        let prefix = || {
+            f.enclosing
+                .map_or_else(|| "field".to_string(), |k| style_key(k, style))
+        };
         if let Some(schema) = f.schema.filter(|s| !s.enum_values.is_empty()) {
-            let values = schema.enum_values.clone();
-            self.state_set(label(), enum_prefix, &values, &[s], f.schema, false);
+            let values: Vec<&str> = schema.enum_values.iter().map(String::as_str).collect();
+            self.state_set(label(), &prefix(), &values, &[s], f.schema, false);
             return;
         }
-        if self.opts.enum_paths.contains(&self.path) {
-            self.state_set(label(), enum_prefix, &[], &[s], f.schema, true);
+        if !self.opts.enum_paths.is_empty() && self.opts.enum_paths.contains(&self.path) {
+            self.state_set(label(), &prefix(), &[], &[s], f.schema, true);
             return;
         }
         if f.elem_of == Some("conditions")
             && f.key == "status"
             && matches!(s, "True" | "False" | "Unknown")
         {
-            let triple = [
-                "True".to_string(),
-                "False".to_string(),
-                "Unknown".to_string(),
-            ];
-            self.state_set(label(), enum_prefix, &triple, &[s], f.schema, false);
+            let triple = ["True", "False", "Unknown"];
+            self.state_set(label(), &prefix(), &triple, &[s], f.schema, false);
             return;
         }
         match classify_string(s, self.string_context(f)) {
             StringValue::Number(x) => self.emit("", None, x, f.schema, false),
             StringValue::Ratio(x) => self.emit("_ratio", None, x, f.schema, false),
-            StringValue::EnumLike => {
-                self.state_set(label(), enum_prefix, &[], &[s], f.schema, true)
-            }
+            StringValue::EnumLike => self.state_set(label(), &prefix(), &[], &[s], f.schema, true),
             StringValue::Nothing => {}
         }
     }
@@ -362,7 +402,7 @@ impl<'a> Walker<'a> {
         if !self.excluded(&self.path) {
             let included = f.included || self.includes(&self.path);
             let elems = if all.len() > self.opts.array_cap {
-                self.out.dropped.array_cap += (all.len() - self.opts.array_cap) as u64;
+                self.dropped.array_cap += (all.len() - self.opts.array_cap) as u64;
                 &all[..self.opts.array_cap]
             } else {
                 all
@@ -398,9 +438,9 @@ impl<'a> Walker<'a> {
                 Some(k) => scalar_string(&m[k]),
                 None => i.to_string(),
             };
-            self.labels.push((label.clone(), value));
+            self.push_label(label.clone(), value);
             self.walk_fields(m, Some(f.key), Some(f.key), f.schema, f.included, id);
-            self.labels.pop();
+            self.pop_label();
         }
     }
 
@@ -415,28 +455,30 @@ impl<'a> Walker<'a> {
             self.opts.enum_paths.contains(&self.path) || self.opts.enum_paths.contains(bare)
         };
         let mut states: Vec<&str> = Vec::new();
+        let mut ibuf = itoa::Buffer::new();
         for (i, el) in elems.iter().enumerate() {
             match el {
                 Value::Null => {}
                 Value::Object(m) => {
-                    self.labels.push((index.clone(), i.to_string()));
+                    self.push_label(index.clone(), i.to_string());
                     self.walk_fields(m, Some(f.key), Some(f.key), f.schema, f.included, None);
-                    self.labels.pop();
+                    self.pop_label();
                 }
                 Value::Array(inner) => {
-                    self.labels.push((index.clone(), i.to_string()));
+                    self.push_label(index.clone(), i.to_string());
                     let path_len = self.path.len();
                     self.walk_nested(inner, f);
                     self.path.truncate(path_len);
-                    self.labels.pop();
+                    self.pop_label();
                 }
                 Value::Bool(b) if f.included => {
-                    let extra = (index.clone(), i.to_string());
+                    let extra = (index.as_str(), ibuf.format(i));
                     self.emit("", Some(extra), if *b { 1.0 } else { 0.0 }, f.schema, false);
                 }
                 Value::Number(n) if f.included => {
                     if let Some(x) = n.as_f64() {
-                        self.emit("", Some((index.clone(), i.to_string())), x, f.schema, false);
+                        let extra = (index.as_str(), ibuf.format(i));
+                        self.emit("", Some(extra), x, f.schema, false);
                     }
                 }
                 Value::String(s) if f.included => {
@@ -446,11 +488,11 @@ impl<'a> Walker<'a> {
                     }
                     match classify_string(s, self.string_context(f)) {
                         StringValue::Number(x) => {
-                            let extra = (index.clone(), i.to_string());
+                            let extra = (index.as_str(), ibuf.format(i));
                             self.emit("", Some(extra), x, f.schema, false);
                         }
                         StringValue::Ratio(x) => {
-                            let extra = (index.clone(), i.to_string());
+                            let extra = (index.as_str(), ibuf.format(i));
                             self.emit("_ratio", Some(extra), x, f.schema, false);
                         }
                         StringValue::EnumLike => states.push(s),
@@ -464,8 +506,8 @@ impl<'a> Walker<'a> {
             let enum_prefix = f.enclosing.map(|k| style_key(k, style));
             let enum_prefix = enum_prefix.as_deref().unwrap_or("field");
             let label = label_name(f.key, style);
-            let listed: Vec<String> = schema_enum
-                .map(|s| s.enum_values.clone())
+            let listed: Vec<&str> = schema_enum
+                .map(|s| s.enum_values.iter().map(String::as_str).collect())
                 .unwrap_or_default();
             self.state_set(
                 label,
@@ -481,7 +523,7 @@ impl<'a> Walker<'a> {
     /// An array directly inside an array: extends with another index label.
     fn walk_nested(&mut self, inner: &'a [Value], f: Field<'a>) {
         if self.depth >= self.opts.max_depth {
-            self.out.dropped.depth += 1;
+            self.dropped.depth += 1;
             return;
         }
         self.depth += 1;
@@ -495,36 +537,25 @@ impl<'a> Walker<'a> {
         &mut self,
         label: String,
         prefix: &str,
-        listed: &[String],
+        listed: &[&str],
         current: &[&str],
         schema: Option<&SchemaNode>,
         capped: bool,
     ) {
         let label = unique_label(&self.labels, label, prefix);
-        let mut done: Vec<&str> = Vec::new();
-        for v in listed {
-            let on = current.contains(&v.as_str());
-            if !done.contains(&v.as_str()) {
+        let mut done: Vec<&str> = Vec::with_capacity(listed.len() + current.len());
+        for &v in listed {
+            let on = current.contains(&v);
+            if !done.contains(&v) {
                 done.push(v);
-                self.emit(
-                    "",
-                    Some((label.clone(), v.clone())),
-                    if on { 1.0 } else { 0.0 },
-                    schema,
-                    capped,
-                );
+                let value = if on { 1.0 } else { 0.0 };
+                self.emit("", Some((&label, v)), value, schema, capped);
             }
         }
-        for v in current {
-            if !done.contains(v) {
+        for &v in current {
+            if !done.contains(&v) {
                 done.push(v);
-                self.emit(
-                    "",
-                    Some((label.clone(), v.to_string())),
-                    1.0,
-                    schema,
-                    capped,
-                );
+                self.emit("", Some((&label, v)), 1.0, schema, capped);
             }
         }
     }
@@ -534,30 +565,38 @@ impl<'a> Walker<'a> {
     fn emit(
         &mut self,
         suffix: &str,
-        extra: Option<(String, String)>,
+        extra: Option<(&str, &str)>,
         value: f64,
         schema: Option<&SchemaNode>,
         capped: bool,
     ) {
-        let mut name = String::with_capacity(self.name.len() + suffix.len());
-        name.push_str(&self.name);
-        name.push_str(suffix);
-        let mut labels = self.labels.clone();
-        labels.extend(extra);
-        if !self.seen.insert(series_key(&name, &labels)) {
-            self.out.dropped.duplicate += 1;
-            return;
-        }
-        let help = schema
-            .and_then(SchemaNode::help)
-            .unwrap_or_else(|| format!("{} field {}", self.kind, self.path));
-        self.out.samples.push(Sample {
-            name,
-            labels,
+        let name_len = self.name.len();
+        self.name.push_str(suffix);
+        let sample = SampleRef {
+            name: &self.name,
+            labels: &self.labels,
+            encoded_labels: &self.encoded_labels,
+            extra,
             value,
-            help,
             capped,
-        });
+        };
+        if !self.seen.insert(sample.identity_hash(self.seen.hasher()))
+            && self.sink.contains(&sample)
+        {
+            self.dropped.duplicate += 1;
+        } else {
+            let (kind, path) = (self.kind, &self.path);
+            self.sink.sample(&sample, &|| {
+                schema.and_then(SchemaNode::help).unwrap_or_else(|| {
+                    let mut help = String::with_capacity(kind.len() + 7 + path.len());
+                    help.push_str(kind);
+                    help.push_str(" field ");
+                    help.push_str(path);
+                    help
+                })
+            });
+        }
+        self.name.truncate(name_len);
     }
 
     /// The `_labels` / `_annotations` info series for an allowlisted resource.
@@ -590,17 +629,28 @@ impl<'a> Walker<'a> {
             }
         }
         let name = format!("{base}_{field}");
-        if !self.seen.insert(series_key(&name, &labels)) {
-            self.out.dropped.duplicate += 1;
+        let mut encoded_labels = Vec::new();
+        encode::write_labels(
+            &mut encoded_labels,
+            labels.iter().map(|(l, v)| (l.as_str(), v.as_str())),
+        );
+        let sample = SampleRef {
+            name: &name,
+            labels: &labels,
+            encoded_labels: &encoded_labels,
+            extra: None,
+            value: 1.0,
+            capped: false,
+        };
+        if !self.seen.insert(sample.identity_hash(self.seen.hasher()))
+            && self.sink.contains(&sample)
+        {
+            self.dropped.duplicate += 1;
             return;
         }
-        self.out.samples.push(Sample {
-            name,
-            labels,
-            value: 1.0,
-            help: format!("{} {field} (allowlisted keys)", self.kind),
-            capped: false,
-        });
+        let kind = self.kind;
+        self.sink
+            .sample(&sample, &|| format!("{kind} {field} (allowlisted keys)"));
     }
 }
 
@@ -615,14 +665,29 @@ fn index_label(array_key: &str) -> String {
     s
 }
 
-/// Whether every element has a scalar `key` and the values are distinct.
+/// Whether every element has a scalar `key` and the values (as label values) are
+/// distinct.
 fn identifies(elems: &[Value], key: &str) -> bool {
-    let mut seen = HashSet::with_capacity(elems.len());
-    elems.iter().all(|e| {
-        e.get(key)
-            .and_then(scalar_string_opt)
-            .is_some_and(|v| seen.insert(v))
-    })
+    let mut values: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(elems.len());
+    for e in elems {
+        let v = match e.get(key) {
+            Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
+            Some(v) => match scalar_string_opt(v) {
+                Some(s) => std::borrow::Cow::Owned(s),
+                None => return false,
+            },
+            None => return false,
+        };
+        values.push(v);
+    }
+    if values.len() <= 16 {
+        return values
+            .iter()
+            .enumerate()
+            .all(|(i, v)| !values[..i].contains(v));
+    }
+    let mut seen = HashSet::with_capacity(values.len());
+    values.iter().all(|v| seen.insert(v.as_ref()))
 }
 
 fn scalar_string_opt(v: &Value) -> Option<String> {

@@ -36,6 +36,10 @@ pub fn push_key(out: &mut String, key: &str, style: NameStyle) {
 
 /// Append `s` to `out` with every character outside `[a-zA-Z0-9_]` replaced by `_`.
 pub fn push_sanitized(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push_str(s);
+        return;
+    }
     out.extend(s.chars().map(|c| {
         if c.is_ascii_alphanumeric() || c == '_' {
             c

@@ -36,8 +36,6 @@ pub struct StringContext<'a> {
 
 const NUM: &str = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)";
 
-static PLAIN_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r"^{NUM}(?:[eE][+-]?[0-9]+)?$")).expect("regex"));
 static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})$")
         .expect("regex")
@@ -59,8 +57,6 @@ static QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
 });
 static PERCENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!(r"^{NUM}%$")).expect("regex"));
-static CONSTANT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Z][A-Za-z0-9]{0,62}$").expect("regex"));
 
 /// Words that make a key "name a time" for the `<number>m` rule.
 const TIME_WORDS: &[&str] = &[
@@ -87,6 +83,17 @@ const TIME_WORDS: &[&str] = &[
 /// Classify a string value by the rules of DESIGN.md §2 (explicit enums are decided by
 /// the caller before this is asked).
 pub fn classify_string(s: &str, cx: StringContext<'_>) -> StringValue {
+    // Every numeric form (number, timestamp, duration, quantity, percentage) starts
+    // with a digit, a sign or a point: most strings (names, images, paths, messages)
+    // are decided by their first byte without running a regex.
+    let numeric_start = matches!(s.as_bytes().first(), Some(b'0'..=b'9' | b'+' | b'-' | b'.'));
+    if !numeric_start {
+        return if cx.enum_heuristic && cx.format.is_none() && is_api_constant(s) {
+            StringValue::EnumLike
+        } else {
+            StringValue::Nothing
+        };
+    }
     if let Some(v) = plain_number(s) {
         return StringValue::Number(v);
     }
@@ -96,7 +103,10 @@ pub fn classify_string(s: &str, cx: StringContext<'_>) -> StringValue {
     if let Some(v) = go_duration(s) {
         return StringValue::Number(v);
     }
-    if BARE_M.is_match(s) && (cx.format == Some("duration") || key_names_time(cx.key)) {
+    if s.ends_with('m')
+        && BARE_M.is_match(s)
+        && (cx.format == Some("duration") || key_names_time(cx.key))
+    {
         // `10m` on a time-named key: minutes.
         let n: f64 = s[..s.len() - 1].parse().unwrap_or(f64::NAN);
         if n.is_finite() {
@@ -106,7 +116,8 @@ pub fn classify_string(s: &str, cx: StringContext<'_>) -> StringValue {
     if let Some(v) = quantity(s) {
         return StringValue::Number(v);
     }
-    if PERCENT.is_match(s)
+    if s.ends_with('%')
+        && PERCENT.is_match(s)
         && let Ok(n) = s[..s.len() - 1].parse::<f64>()
     {
         return StringValue::Ratio(n / 100.0);
@@ -119,7 +130,11 @@ pub fn classify_string(s: &str, cx: StringContext<'_>) -> StringValue {
 
 /// A string holding a plain decimal number (`"4"`, `"1.5"`, `"-3e2"`).
 pub fn plain_number(s: &str) -> Option<f64> {
-    if PLAIN_NUMBER.is_match(s) {
+    // Rust's float grammar, over these bytes only (no `inf`/`nan`), is exactly
+    // `NUM` with an optional exponent, the contract's grammar (checked by a test).
+    if s.bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
         s.parse().ok()
     } else {
         None
@@ -129,7 +144,8 @@ pub fn plain_number(s: &str) -> Option<f64> {
 /// An RFC 3339 date-time in the forms DESIGN.md allows, as seconds since the Unix epoch
 /// (fraction kept). Invalid dates (`2026-02-30…`) and anything jiff rejects give `None`.
 pub fn timestamp(s: &str) -> Option<f64> {
-    if !TIMESTAMP.is_match(s) {
+    // `YYYY-MM-DDThh:mm:ssZ` is the shortest form.
+    if s.len() < 20 || s.as_bytes()[4] != b'-' || !TIMESTAMP.is_match(s) {
         return None;
     }
     let ts: jiff::Timestamp = s.parse().ok()?;
@@ -140,7 +156,8 @@ pub fn timestamp(s: &str) -> Option<f64> {
 /// `5m0s`, `250ms`), as seconds. A bare `10m` is not taken here (see the `<number>m`
 /// rule).
 pub fn go_duration(s: &str) -> Option<f64> {
-    if !DURATION.is_match(s) {
+    // Every unit ends in `s`, `m` or `h`.
+    if !matches!(s.as_bytes().last(), Some(b's' | b'm' | b'h')) || !DURATION.is_match(s) {
         return None;
     }
     let mut parts = 0usize;
@@ -202,7 +219,10 @@ pub fn quantity(s: &str) -> Option<f64> {
 /// The Kubernetes API convention for constants: `^[A-Z][A-Za-z0-9]*$`, at most 63
 /// characters.
 pub fn is_api_constant(s: &str) -> bool {
-    CONSTANT.is_match(s)
+    let b = s.as_bytes();
+    matches!(b.first(), Some(b'A'..=b'Z'))
+        && b.len() <= 63
+        && b.iter().all(u8::is_ascii_alphanumeric)
 }
 
 /// Whether a key names a time: its words (split the way heck splits them), alone or
@@ -254,6 +274,34 @@ mod tests {
         assert_eq!(classify_string("true", cx("x")), StringValue::Nothing);
         assert_eq!(classify_string("1.2.3", cx("x")), StringValue::Nothing);
         assert_eq!(classify_string("", cx("x")), StringValue::Nothing);
+    }
+
+    #[test]
+    fn plain_number_is_the_regex() {
+        // The contract's grammar for plain numbers.
+        let plain = Regex::new(&format!(r"^{NUM}(?:[eE][+-]?[0-9]+)?$")).expect("regex");
+        // Every string of up to 4 bytes over the number alphabet and two other bytes.
+        let alphabet = b"0159+-.eEx ";
+        let mut strings = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..4 {
+            layer = layer
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |&b| format!("{s}{}", b as char)))
+                .collect();
+            strings.extend(layer.iter().cloned());
+        }
+        assert!(strings.len() > 10_000);
+        for s in &strings {
+            let by_regex = plain.is_match(s).then(|| s.parse::<f64>().ok()).flatten();
+            assert_eq!(plain_number(s), by_regex, "{s:?}");
+        }
+        for s in [
+            "inf", "NaN", "infinity", "+inf", "1_000", "0x10", "1e5e5", "1.e5",
+        ] {
+            let by_regex = plain.is_match(s).then(|| s.parse::<f64>().ok()).flatten();
+            assert_eq!(plain_number(s), by_regex, "{s:?}");
+        }
     }
 
     #[test]

@@ -22,6 +22,10 @@
 //! - `render/*`: `Renderer::render` of one object vs `serde_json::from_slice` of its JSON.
 //! - `apply/*`: `Store::apply` of pre-rendered objects into the full store.
 //!
+//! Facts (objects, series, families, exposition bytes) go to stderr and, when
+//! `KFE_BENCH_OUT` names a directory, to `$KFE_BENCH_OUT/store.json` (for
+//! `benches/run.sh`).
+//!
 //! Size: `KFE_BENCH_OBJECTS` overrides the object count. Under `cargo test --benches`
 //! (criterion's test mode, each benchmark run once) the store has 1 000 objects so
 //! that the check stays fast.
@@ -242,6 +246,16 @@ impl Fixture {
             mib(rss_cached),
             per_series(rss_cached),
         );
+        if let Ok(dir) = std::env::var("KFE_BENCH_OUT") {
+            let facts = serde_json::json!({
+                "objects": stats.objects,
+                "series": stats.series,
+                "families": store.families(),
+                "exposition_bytes": snap.len,
+            });
+            std::fs::write(format!("{dir}/store.json"), facts.to_string())
+                .expect("write bench facts");
+        }
         drop(snap);
 
         let churned = (objects / 100).max(1);

@@ -6,8 +6,8 @@
 //! allocation. The per-family enum cap is applied as series arrive; its lock is taken
 //! at the first capped series of an object and held until the object is done, so a
 //! state set is admitted or dropped consistently. At the end the lines are grouped by
-//! family (family names in byte order, each family's lines in walk order), which moves
-//! bytes only when the walk visited families out of order.
+//! family (families in order of first appearance, each family's lines in walk order),
+//! which moves bytes only when the walk came back to a family after another.
 //!
 //! Failure modes: an object without `metadata.name`, or one that is not a JSON object,
 //! is a [`RenderError`]; nothing panics.
@@ -43,7 +43,8 @@ pub struct FamilyLines {
 pub struct RenderedObject {
     /// Which object.
     pub key: ObjectRef,
-    /// Its lines, one entry per family, sorted by family name.
+    /// Its lines, one entry per family (in the order the walk first reached each
+    /// family; the store does not depend on the order).
     pub families: Vec<FamilyLines>,
     /// Number of series (sample lines).
     pub series: usize,
@@ -131,27 +132,17 @@ impl<'r> LineSink<'r> {
         }
     }
 
-    /// Group the lines by family (families sorted by name) into the rendered object.
+    /// Group the lines by family into the rendered object.
     fn finish(mut self, key: ObjectRef, mut dropped: Dropped) -> (RenderedObject, Vec<String>) {
         drop(self.guard.take());
         dropped.enum_cap += self.enum_dropped;
         let n = self.families.len();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            self.families[a as usize]
-                .0
-                .cmp(&self.families[b as usize].0)
-        });
-        let mut rank = vec![0u32; n];
-        for (r, &f) in order.iter().enumerate() {
-            rank[f as usize] = r as u32;
-        }
-        let in_order = self.lines.is_sorted_by_key(|&(f, _, _)| rank[f as usize]);
+        let in_order = self.lines.is_sorted_by_key(|&(f, _, _)| f);
         let buf = if in_order {
             self.buf
         } else {
             // Stable: each family keeps its walk order.
-            self.lines.sort_by_key(|&(f, _, _)| rank[f as usize]);
+            self.lines.sort_by_key(|&(f, _, _)| f);
             let mut out = Vec::with_capacity(self.buf.len());
             for l in &mut self.lines {
                 let (a, b) = (l.1 as usize, l.2 as usize);

@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::ops::Bound;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
@@ -1742,16 +1743,17 @@ fn list(
         snapshot = st.snapshot(idx, at);
         &snapshot
     };
+    // From the continue key on (not a scan from the start for every page).
+    let from = start_after.map_or(Bound::Unbounded, Bound::Excluded);
     let matching: Vec<(&Key, &Value)> = objects
-        .iter()
-        .filter(|(k, _)| start_after.as_ref().is_none_or(|s| *k > s))
+        .range((from, Bound::Unbounded))
         .filter(|(_, v)| filter.matches(v))
         .collect();
     let take = limit.unwrap_or(usize::MAX).min(matching.len());
     let remaining = matching.len() - take;
-    let items: Vec<Value> = matching[..take]
+    let items: Vec<Presented<'_>> = matching[..take]
         .iter()
-        .map(|(_, v)| view.present(v))
+        .map(|(_, obj)| Presented { view, obj })
         .collect();
     let mut metadata = json!({"resourceVersion": at.to_string()});
     if remaining > 0 {
@@ -1769,10 +1771,73 @@ fn list(
     } else {
         (format!("{}List", view.kind), view.api_version())
     };
-    json_response(
-        StatusCode::OK,
-        &json!({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items}),
-    )
+    // The same bytes as `json!({"kind", "apiVersion", "metadata", "items"})` (a BTreeMap:
+    // keys sorted), without cloning every object of the page first.
+    let list = ListBody {
+        api_version: &api_version,
+        items: &items,
+        kind: &kind,
+        metadata: &metadata,
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(full(serde_json::to_vec(&list).expect("serialize json")))
+        .expect("build response")
+}
+
+/// A list response, serialized with its keys in `serde_json::Map` order.
+struct ListBody<'a> {
+    api_version: &'a str,
+    items: &'a [Presented<'a>],
+    kind: &'a str,
+    metadata: &'a Value,
+}
+
+impl serde::Serialize for ListBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("apiVersion", self.api_version)?;
+        m.serialize_entry("items", self.items)?;
+        m.serialize_entry("kind", self.kind)?;
+        m.serialize_entry("metadata", self.metadata)?;
+        m.end()
+    }
+}
+
+/// `view.present(obj)` as it serializes, without the clone: the stored object's entries
+/// with `apiVersion` and `kind` replaced by the view's (stored objects always have both;
+/// otherwise, and for metadata-only views, it falls back to `present`).
+struct Presented<'a> {
+    view: &'a View,
+    obj: &'a Value,
+}
+
+impl serde::Serialize for Presented<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let map = match self.obj.as_object() {
+            Some(m)
+                if !self.view.metadata_only
+                    && m.contains_key("apiVersion")
+                    && m.contains_key("kind") =>
+            {
+                m
+            }
+            _ => return self.view.present(self.obj).serialize(s),
+        };
+        let api_version = self.view.api_version();
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (k, v) in map {
+            match k.as_str() {
+                "apiVersion" => out.serialize_entry(k, &api_version)?,
+                "kind" => out.serialize_entry(k, &self.view.kind)?,
+                _ => out.serialize_entry(k, v)?,
+            }
+        }
+        out.end()
+    }
 }
 
 fn encode_continue(rv: u64, key: &Key) -> String {

@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use foldhash::fast::RandomState;
 use serde_json::Value;
 
 use crate::encode;
@@ -136,8 +137,6 @@ struct Slot {
     live: bool,
 }
 
-const NO_SLOT: u32 = u32::MAX;
-
 /// One metric family: its header and every member's lines in one buffer, in the order
 /// they were last (re)sized. A line set of unchanged length is overwritten in place; a
 /// resized or removed one leaves a dead range that the next snapshot compacts away.
@@ -161,8 +160,11 @@ struct Family {
     gz: Option<GzPiece>,
     /// In buffer order.
     slots: Vec<Slot>,
-    /// Member id → index into `slots` (`NO_SLOT` when absent).
-    index: Vec<u32>,
+    /// Member id → index into `slots`. A map rather than a vector indexed by member
+    /// id: member ids are shared by every stream, so most families hold a small
+    /// fraction of them, and a dense vector per family cost 4 bytes per object of the
+    /// whole store (22 B/series at 100 000 objects).
+    index: HashMap<u32, u32, RandomState>,
     /// Live members.
     live: usize,
     /// Bytes of dead ranges in `buf`.
@@ -181,17 +183,14 @@ impl Family {
             version: 0,
             gz: None,
             slots: Vec::new(),
-            index: Vec::new(),
+            index: HashMap::default(),
             live: 0,
             dead: 0,
         }
     }
 
     fn slot_of(&self, member: u32) -> Option<usize> {
-        match self.index.get(member as usize) {
-            Some(&s) if s != NO_SLOT => Some(s as usize),
-            _ => None,
-        }
+        self.index.get(&member).map(|&s| s as usize)
     }
 
     /// The lines (frozen or not).
@@ -244,10 +243,7 @@ impl Family {
             len: u32::try_from(lines.len()).expect("an object's lines under 4 GiB"),
             live: true,
         });
-        if self.index.len() <= member as usize {
-            self.index.resize(member as usize + 1, NO_SLOT);
-        }
-        self.index[member as usize] = (self.slots.len() - 1) as u32;
+        self.index.insert(member, (self.slots.len() - 1) as u32);
         self.live += 1;
         self.changed();
     }
@@ -261,7 +257,7 @@ impl Family {
         if let Some(si) = self.slot_of(member) {
             self.slots[si].live = false;
             self.dead += self.slots[si].len as usize;
-            self.index[member as usize] = NO_SLOT;
+            self.index.remove(&member);
             self.live -= 1;
             self.changed();
         }
@@ -288,7 +284,9 @@ impl Family {
                 start: write as u32,
                 ..s
             };
-            self.index[s.member as usize] = kept as u32;
+            if let Some(slot) = self.index.get_mut(&s.member) {
+                *slot = kept as u32;
+            }
             write += len;
             kept += 1;
         }
@@ -498,12 +496,18 @@ impl Store {
         }
         let mut names = Vec::with_capacity(families.len());
         for f in &families {
-            let fam = match self.families.get_mut(&f.name) {
-                Some(fam) => fam,
-                None => self
-                    .families
-                    .entry(f.name.clone())
-                    .or_insert_with(|| Family::new(&f.name, &f.help)),
+            // Objects share the family map's key (one allocation per family, not one
+            // per object and family).
+            let name = match self.families.get_key_value(&f.name) {
+                Some((name, _)) => name.clone(),
+                None => {
+                    let family = Family::new(&f.name, &f.help);
+                    self.families.insert(f.name.clone(), family);
+                    f.name.clone()
+                }
+            };
+            let Some(fam) = self.families.get_mut(&name) else {
+                continue;
             };
             if fam.help != f.help {
                 // A schema change brought a new description: the latest HELP wins.
@@ -514,7 +518,7 @@ impl Store {
                 fam.changed();
             }
             fam.set(member, &f.lines);
-            names.push(f.name.clone());
+            names.push(name);
         }
         self.objects[member as usize] = Some(Object {
             generation,

@@ -11,7 +11,8 @@
 #
 # Sizes: the flatten bench runs 1k, 10k and 100k objects; the scrape figures use
 # KFE_BENCH_OBJECTS=50000 synthetic Deployments (1M series); the encoder bench 26k
-# corpus objects (~1M series); the live bench 100k objects for memory and 26k for churn.
+# corpus objects (~1M series); the live bench 100k objects for memory and 26k for churn
+# (100 scrapes idle and 100 under churn, so that p99 is not just the slowest scrape).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +37,7 @@ step "encoder: prometheus-client vs pre-rendered"
 cargo bench --locked --bench encoder 2>&1 | tee "$out/encoder.log"
 
 step "live: memory and churn against the fake API server"
-cargo bench --locked --bench live 2>&1 | tee "$out/live.log"
+KFE_CHURN_SCRAPES=${KFE_CHURN_SCRAPES:-100} cargo bench --locked --bench live 2>&1 | tee "$out/live.log"
 
 elapsed=$(( $(date +%s) - start ))
 step "report"

@@ -43,6 +43,8 @@
 //! (objects, series, families, bytes of each output) are printed to stderr and, when
 //! `KFE_BENCH_OUT` names a directory, written to `$KFE_BENCH_OUT/encoder.json`.
 
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/workload.rs"]
 mod workload;
 
@@ -447,17 +449,16 @@ fn bench(c: &mut Criterion, f: &mut Fixture) {
         ours.len() as f64 / f.series as f64,
         their_len as f64 / f.series as f64,
     );
-    if let Ok(dir) = std::env::var("KFE_BENCH_OUT") {
-        let facts = serde_json::json!({
+    run::write_facts(
+        "encoder",
+        &serde_json::json!({
             "objects": f.objects,
             "series": f.series,
             "families": families,
             "ours_bytes": ours.len(),
             "prometheus_client_bytes": their_len,
-        });
-        std::fs::write(format!("{dir}/encoder.json"), facts.to_string())
-            .expect("write bench facts");
-    }
+        }),
+    );
 
     let mut g = c.benchmark_group("encoder");
     g.sampling_mode(SamplingMode::Flat)
@@ -501,19 +502,7 @@ fn bench(c: &mut Criterion, f: &mut Fixture) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // criterion measures only under `cargo bench` (which passes --bench); otherwise it
-    // runs each benchmark once as a test (`cargo test --benches`) or lists them.
-    let measuring = has("--bench") && !has("--test") && !has("--list");
-    let objects = std::env::var("KFE_BENCH_ENCODER_OBJECTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if measuring {
-            FULL_OBJECTS
-        } else {
-            TEST_OBJECTS
-        });
+    let objects = run::size("KFE_BENCH_ENCODER_OBJECTS", FULL_OBJECTS, TEST_OBJECTS);
     let mut c = Criterion::default().configure_from_args();
     let mut f = Fixture::build(objects);
     bench(&mut c, &mut f);

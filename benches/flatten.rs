@@ -16,6 +16,8 @@
 //!
 //! Under `cargo test --benches` only the 1 000-object workload runs, once.
 
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/workload.rs"]
 mod workload;
 
@@ -106,11 +108,10 @@ fn bench_size(c: &mut Criterion, templates: &Templates, n: usize) {
         series > n * 5,
         "the workload renders too few series: {series}"
     );
-    if let Ok(dir) = std::env::var("KFE_BENCH_OUT") {
-        let facts = serde_json::json!({"objects": n, "series": series, "json_bytes": bytes});
-        std::fs::write(format!("{dir}/flatten-{n}.json"), facts.to_string())
-            .expect("write bench facts");
-    }
+    run::write_facts(
+        &format!("flatten-{n}"),
+        &serde_json::json!({"objects": n, "series": series, "json_bytes": bytes}),
+    );
 
     let mut g = c.benchmark_group(format!("flatten_{}k", n / 1000));
     g.throughput(Throughput::Elements(n as u64));
@@ -129,10 +130,7 @@ fn bench_size(c: &mut Criterion, templates: &Templates, n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    let measuring = has("--bench") && !has("--test") && !has("--list");
-    let sizes: &[usize] = if measuring {
+    let sizes: &[usize] = if run::measuring() {
         &[1_000, 10_000, 100_000]
     } else {
         &[1_000]

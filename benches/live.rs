@@ -71,6 +71,8 @@
 #[allow(dead_code)]
 #[path = "../tests/support/fake_api.rs"]
 mod fake_api;
+#[path = "support/run.rs"]
+mod run;
 #[path = "support/workload.rs"]
 mod workload;
 
@@ -1009,13 +1011,10 @@ fn churn_phase(
 // ---------------------------------------------------------------------------------------
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // `cargo bench` passes --bench; `cargo test --benches` runs the binary without it.
-    let measuring = has("--bench") && !has("--test") && !has("--list");
-    if has("--list") {
+    if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let measuring = run::measuring();
     let sizes = Sizes::new(measuring);
     let run_start = Instant::now();
     let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -1259,14 +1258,7 @@ fn main() {
         "churn": churn,
         "run_seconds": total.as_secs_f64(),
     });
-    if let Some(out) = std::env::var_os("KFE_BENCH_OUT") {
-        let out = PathBuf::from(out);
-        std::fs::create_dir_all(&out).expect("create $KFE_BENCH_OUT");
-        let path = out.join("live.json");
-        let text = serde_json::to_string_pretty(&report).expect("serialize") + "\n";
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        println!("wrote {}", path.display());
-    }
+    run::write_facts("live", &report);
 
     // Sanity (both modes; the goals themselves are reported, not asserted).
     assert!(series > 0, "the exporter served series");

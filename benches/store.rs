@@ -30,6 +30,11 @@
 //! (criterion's test mode, each benchmark run once) the store has 1 000 objects so
 //! that the check stays fast.
 
+#[path = "support/run.rs"]
+mod run;
+#[path = "support/workload.rs"]
+mod workload;
+
 use std::hint::black_box;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -40,27 +45,11 @@ use kube_field_exporter::flatten::{FlattenOptions, ResourceInfo};
 use kube_field_exporter::gzip::gzip_snapshot;
 use kube_field_exporter::store::{RenderedObject, Renderer, Snapshot, Store, StoreEvent, StreamId};
 use serde_json::{Value, json};
+use workload::Rng;
 
 const FULL_OBJECTS: usize = 100_000;
 const TEST_OBJECTS: usize = 1_000;
 const NAMESPACES: u64 = 50;
-
-/// A small deterministic generator (splitmix64), so that every run builds the same store.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn timestamp(secs: u64) -> String {
     jiff::Timestamp::from_second(secs as i64)
@@ -246,16 +235,15 @@ impl Fixture {
             mib(rss_cached),
             per_series(rss_cached),
         );
-        if let Ok(dir) = std::env::var("KFE_BENCH_OUT") {
-            let facts = serde_json::json!({
+        run::write_facts(
+            "store",
+            &serde_json::json!({
                 "objects": stats.objects,
                 "series": stats.series,
                 "families": store.families(),
                 "exposition_bytes": snap.len,
-            });
-            std::fs::write(format!("{dir}/store.json"), facts.to_string())
-                .expect("write bench facts");
-        }
+            }),
+        );
         drop(snap);
 
         let churned = (objects / 100).max(1);
@@ -549,19 +537,7 @@ fn render(c: &mut Criterion, f: &mut Fixture) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    // criterion measures only under `cargo bench` (which passes --bench); otherwise it
-    // runs each benchmark once as a test (`cargo test --benches`) or lists them.
-    let measuring = has("--bench") && !has("--test") && !has("--list");
-    let objects = std::env::var("KFE_BENCH_OBJECTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if measuring {
-            FULL_OBJECTS
-        } else {
-            TEST_OBJECTS
-        });
+    let objects = run::size("KFE_BENCH_OBJECTS", FULL_OBJECTS, TEST_OBJECTS);
     let mut c = Criterion::default().configure_from_args();
     let mut f = Fixture::build(objects);
     scrape(&mut c, &mut f);

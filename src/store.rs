@@ -28,6 +28,7 @@
 //! reported by `render` and the caller keeps serving that object's previous lines
 //! (`StoreEvent::Touch` keeps it through a relist).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -123,7 +124,7 @@ struct Stream {
     epoch: u64,
     generation: u64,
     /// Object → member id (index into `Store::objects`).
-    objects: HashMap<ObjectRef, u32>,
+    objects: HashMap<ObjectRef, u32, RandomState>,
     series: usize,
     dropped: Dropped,
 }
@@ -487,27 +488,17 @@ impl Store {
         if let Some(o) = &old {
             stream.series -= o.series;
             stream.dropped.sub(&o.dropped);
-            // Families the object no longer has.
-            for name in &o.families {
-                if !families.iter().any(|f| f.name == *name) {
-                    remove_member(&mut self.families, name, member);
-                }
-            }
         }
-        let mut names = Vec::with_capacity(families.len());
+        let mut names: Vec<Arc<str>> = Vec::with_capacity(families.len());
         for f in &families {
-            // Objects share the family map's key (one allocation per family, not one
-            // per object and family).
-            let name = match self.families.get_key_value(&f.name) {
-                Some((name, _)) => name.clone(),
-                None => {
-                    let family = Family::new(&f.name, &f.help);
-                    self.families.insert(f.name.clone(), family);
-                    f.name.clone()
+            // One map lookup; objects keep the map's key (one allocation per family,
+            // shared by all its members).
+            let (name, fam) = match self.families.entry(f.name.clone()) {
+                Entry::Occupied(e) => {
+                    let name = e.key().clone();
+                    (name, e.into_mut())
                 }
-            };
-            let Some(fam) = self.families.get_mut(&name) else {
-                continue;
+                Entry::Vacant(e) => (f.name.clone(), e.insert(Family::new(&f.name, &f.help))),
             };
             if fam.help != f.help {
                 // A schema change brought a new description: the latest HELP wins.
@@ -519,6 +510,15 @@ impl Store {
             }
             fam.set(member, &f.lines);
             names.push(name);
+        }
+        if let Some(o) = &old {
+            // Families the object no longer has (names are the map's keys on both
+            // sides, so `Arc`'s equality mostly decides by pointer or length).
+            for name in &o.families {
+                if !names.contains(name) {
+                    remove_member(&mut self.families, name, member);
+                }
+            }
         }
         self.objects[member as usize] = Some(Object {
             generation,

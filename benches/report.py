@@ -174,7 +174,7 @@ def rows(crit, facts):
         f"({c['series']} series, {c['scrapes']} scrapes each)",
         f"p99 {c['churn_p99_ms']:.1f} ms (p50 {c['churn_p50_ms']:.1f} ms)",
         f"idle p99 {c['idle_p99_ms']:.1f} ms (p50 {c['idle_p50_ms']:.1f} ms)",
-        f"{c['ratio']:.2f}",
+        f"{c['ratio']:.2f} (p50: {c['churn_p50_ms'] / c['idle_p50_ms']:.2f})",
         "≤ 1.2",
         verdict(c["ratio"], 1.2),
     )

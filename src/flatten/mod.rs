@@ -225,8 +225,7 @@ struct Walker<'a, 's, S> {
     depth: usize,
 }
 
-/// Default exclusions under `metadata` (DESIGN.md §2 "What is not walked by default").
-/// Top-level fields not walked by default.
+/// Top-level fields not walked by default (DESIGN.md §2 "What is not walked by default").
 pub(crate) const ROOT_EXCLUDED: &[&str] =
     &["apiVersion", "kind", "data", "binaryData", "stringData"];
 /// Fields under `metadata` not walked by default.
